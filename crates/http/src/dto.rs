@@ -1,0 +1,236 @@
+//! DTOs shared by several resources, and schema-only types for the domain's enums.
+
+use legami_domain::{
+    Contact, ContactPerson, Email, FieldError, FieldErrors, IstatCode, Location, Phone, Postcode,
+    WebUrl,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Declares a schema-only type listing the codes of a domain enum.
+macro_rules! enum_schema {
+    ($name:ident, $domain:ty, $desc:literal, $example:literal) => {
+        #[doc = $desc]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(<$domain>::ALL.iter().copied()))
+                    .description(Some($desc))
+                    .examples([serde_json::json!($example)])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+enum_schema!(
+    StatusCode,
+    legami_domain::Status,
+    "Publication status. Drafts and archived records are visible only to callers who may read drafts.",
+    "published"
+);
+enum_schema!(
+    OrganisationKindCode,
+    legami_domain::OrganisationKind,
+    "What kind of body an organisation is.",
+    "social_cooperative"
+);
+enum_schema!(
+    RuntsSectionCode,
+    legami_domain::RuntsSection,
+    "Section of the RUNTS, the national register of third-sector bodies.",
+    "odv"
+);
+
+/// Public ways to reach a body or place.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactDto {
+    /// E-mail address.
+    #[schema(format = "email", example = "info@consorziosocialepavese.it")]
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number as people write it.
+    #[schema(example = "+39 0382 123456")]
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Web site (http or https).
+    #[schema(format = "uri", example = "https://www.csvlombardia.it")]
+    #[serde(default)]
+    pub website: Option<String>,
+}
+
+/// A postal address in Italy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressDto {
+    /// Street and number.
+    #[schema(example = "Via Example 1 (example address)", max_length = 300)]
+    #[serde(default)]
+    pub street: Option<String>,
+    /// CAP, five digits.
+    #[schema(pattern = "^[0-9]{5}$", example = "27100")]
+    #[serde(default)]
+    pub postcode: Option<String>,
+    /// ISTAT code of the municipality (see `/municipalities`).
+    #[schema(pattern = "^[0-9]{6}$", example = "018110")]
+    pub municipality: String,
+}
+
+/// A WGS 84 point.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationDto {
+    /// Latitude in degrees.
+    #[schema(minimum = -90, maximum = 90, example = 45.1847)]
+    pub lat: f64,
+    /// Longitude in degrees.
+    #[schema(minimum = -180, maximum = 180, example = 9.1582)]
+    pub lon: f64,
+}
+
+/// A named contact person. Personal data: anonymous callers see it only when `public` is true.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPersonDto {
+    /// Full name.
+    #[schema(example = "Maria Piccio", max_length = 200)]
+    pub name: String,
+    /// E-mail address.
+    #[schema(format = "email", example = "m.piccio@csvlombardia.it")]
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Whether anonymous callers may see this person.
+    #[serde(default)]
+    pub public: bool,
+}
+
+impl ContactDto {
+    /// Validates into the domain type; errors are placed under `at`.
+    pub fn parse(&self, at: &str, errs: &mut FieldErrors) -> Contact {
+        Contact {
+            email: errs.check_opt(&format!("{at}/email"), blank(&self.email), Email::parse),
+            phone: errs.check_opt(&format!("{at}/phone"), blank(&self.phone), Phone::parse),
+            website: errs.check_opt(
+                &format!("{at}/website"),
+                blank(&self.website),
+                WebUrl::parse,
+            ),
+        }
+    }
+}
+
+impl From<&Contact> for ContactDto {
+    fn from(c: &Contact) -> Self {
+        Self {
+            email: c.email.as_ref().map(|v| v.as_str().to_owned()),
+            phone: c.phone.as_ref().map(|v| v.as_str().to_owned()),
+            website: c.website.as_ref().map(|v| v.as_str().to_owned()),
+        }
+    }
+}
+
+impl ContactPersonDto {
+    /// Validates into the domain type.
+    pub fn parse(&self, at: &str, errs: &mut FieldErrors) -> Option<ContactPerson> {
+        let name = errs.check(
+            &format!("{at}/name"),
+            legami_domain::parse_name(&self.name, 200),
+        );
+        let email = errs.check_opt(&format!("{at}/email"), blank(&self.email), Email::parse);
+        let phone = errs.check_opt(&format!("{at}/phone"), blank(&self.phone), Phone::parse);
+        name.map(|name| ContactPerson {
+            name,
+            email,
+            phone,
+            public: self.public,
+        })
+    }
+}
+
+impl From<&ContactPerson> for ContactPersonDto {
+    fn from(c: &ContactPerson) -> Self {
+        Self {
+            name: c.name.clone(),
+            email: c.email.as_ref().map(|v| v.as_str().to_owned()),
+            phone: c.phone.as_ref().map(|v| v.as_str().to_owned()),
+            public: c.public,
+        }
+    }
+}
+
+impl LocationDto {
+    /// Validates the ranges.
+    pub fn parse(&self, at: &str, errs: &mut FieldErrors) -> Option<Location> {
+        match Location::parse(self.lat, self.lon) {
+            Ok(l) => Some(l),
+            Err(list) => {
+                for e in list {
+                    errs.push(at, e);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl From<&Location> for LocationDto {
+    fn from(l: &Location) -> Self {
+        Self {
+            lat: l.lat,
+            lon: l.lon,
+        }
+    }
+}
+
+/// Street, postcode and municipality, validated.
+pub struct ParsedAddress {
+    /// Street.
+    pub street: Option<String>,
+    /// Postcode.
+    pub postcode: Option<Postcode>,
+    /// Municipality.
+    pub municipality: Option<IstatCode>,
+}
+
+impl AddressDto {
+    /// Validates the form of each part (whether the municipality exists is checked in storage).
+    pub fn parse(&self, at: &str, errs: &mut FieldErrors) -> ParsedAddress {
+        let street = match blank(&self.street) {
+            Some(s) => errs
+                .check(&format!("{at}/street"), legami_domain::parse_text(s, 300))
+                .flatten(),
+            None => None,
+        };
+        ParsedAddress {
+            street,
+            postcode: errs.check_opt(
+                &format!("{at}/postcode"),
+                blank(&self.postcode),
+                Postcode::parse,
+            ),
+            municipality: errs.check(
+                &format!("{at}/municipality"),
+                IstatCode::parse(&self.municipality),
+            ),
+        }
+    }
+}
+
+/// Treats an empty or blank string as absent.
+pub fn blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// An error for a required value that failed to parse earlier (keeps the compiler honest).
+pub fn missing() -> FieldError {
+    FieldError::new("required", "is required")
+}

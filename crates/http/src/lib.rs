@@ -1,0 +1,185 @@
+//! Legami's HTTP layer: actix-web handlers, extractors, DTOs, problem details and the OpenAPI
+//! document generated from the code by utoipa.
+//!
+//! Every route is registered through utoipa-actix-web, so no path can be missing from the
+//! document; the same document drives the `405 Allow` answers of the fallback service.
+
+pub mod caller;
+pub mod cursor;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod listing;
+pub mod middleware;
+pub mod respond;
+pub mod routes;
+pub mod state;
+
+pub use caller::{Caller, INSECURE_DEV_TOKEN};
+pub use error::{ApiError, Problem};
+pub use state::AppState;
+
+use actix_web::{HttpRequest, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+struct SecurityAddon;
+
+impl Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Bearer token. Until the authentication issue lands, the only token is \
+                         the development token accepted when LEGAMI_INSECURE_DEV_WRITES=true.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document's static parts; paths are added by the route registrations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Legami API",
+        description = "Public JSON API of community welfare networks in Lombardy: organisations, \
+            labs (Laboratori Sociali), projects, networks and participation metrics.\n\n\
+            Conventions: JSON in UTF-8 with snake_case fields; times RFC 3339 UTC; every GET \
+            carries a strong ETag (`If-None-Match` answers 304) except streamed CSV/GeoJSON \
+            exports; collections use keyset pagination with opaque cursors (`page.next_cursor`, \
+            `Link: rel=\"next\"`); errors are RFC 9457 problem details \
+            (`application/problem+json`) with one `errors[]` entry per invalid field; unknown \
+            query parameters are a 422 naming them; every response carries `X-Request-Id`.",
+        license(name = "AGPL-3.0-or-later"),
+    ),
+    tags(
+        (name = "discovery", description = "The API root"),
+        (name = "organisations", description = "Third-sector bodies, public bodies, companies, schools, informal groups"),
+        (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
+        (name = "themes", description = "The themes vocabulary"),
+        (name = "operations", description = "Health checks"),
+    ),
+    components(schemas(Problem, error::ProblemField)),
+    modifiers(&SecurityAddon)
+)]
+pub struct ApiDoc;
+
+/// Registers every route of the API (and the health checks) on an app.
+pub fn configure(cfg: &mut ServiceConfig) {
+    use routes::*;
+    cfg.service(root::live).service(root::ready).service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(root::discovery)
+            .service(organisations::list_organisations)
+            .service(organisations::create_organisation)
+            .service(organisations::get_organisation)
+            .service(organisations::update_organisation)
+            .service(organisations::delete_organisation)
+            .service(organisations::restore_organisation)
+            .service(municipalities::list_municipalities)
+            .service(municipalities::get_municipality)
+            .service(themes::list_themes)
+            .service(themes::create_theme)
+            .service(themes::get_theme),
+    );
+}
+
+/// The OpenAPI document the code describes (what `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// Path templates and their methods, to answer `405` with `Allow` for known paths.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable(Vec<(Vec<String>, Vec<String>)>);
+
+impl RouteTable {
+    /// Builds the table from an OpenAPI document (plus the paths served outside it).
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi, extra: &[&str]) -> Self {
+        let mut routes: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        let json = serde_json::to_value(&doc.paths).unwrap_or_default();
+        if let Some(paths) = json
+            .get("paths")
+            .or(Some(&json))
+            .and_then(|p| p.as_object())
+        {
+            for (path, item) in paths {
+                let methods = item
+                    .as_object()
+                    .map(|o| {
+                        o.keys()
+                            .filter(|k| {
+                                ["get", "post", "put", "patch", "delete"].contains(&k.as_str())
+                            })
+                            .map(|k| k.to_ascii_uppercase())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                routes.push((segments(path), methods));
+            }
+        }
+        for p in extra {
+            routes.push((segments(p), vec!["GET".into()]));
+        }
+        Self(routes)
+    }
+
+    /// The methods allowed on a concrete path, if any template matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        let segs = segments(path);
+        let mut methods: Vec<String> = Vec::new();
+        for (tpl, ms) in &self.0 {
+            let matches = tpl.len() == segs.len()
+                && tpl
+                    .iter()
+                    .zip(&segs)
+                    .all(|(t, s)| t.starts_with('{') || t == s);
+            if matches {
+                methods.extend(ms.iter().cloned());
+            }
+        }
+        if methods.is_empty() {
+            return None;
+        }
+        if methods.iter().any(|m| m == "GET") {
+            methods.push("HEAD".into());
+        }
+        methods.push("OPTIONS".into());
+        methods.sort();
+        methods.dedup();
+        Some(methods)
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The default service: `405` with `Allow` when the path exists with other methods, else `404`.
+pub async fn fallback(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(match routes.allowed(req.path()) {
+        Some(allow) => ApiError::MethodNotAllowed(allow),
+        None => ApiError::NotFound,
+    })
+}

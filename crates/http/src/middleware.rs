@@ -1,0 +1,136 @@
+//! Cross-cutting request handling: request ids, structured request logs, panics turned into
+//! `500` problems, and the finishing touches on every problem body.
+
+use crate::error::{ApiError, PROBLEM_JSON};
+use actix_web::body::{BoxBody, MessageBody, to_bytes};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The request id header, echoed or generated.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request, stored in its extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn accepted_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| s.to_owned())
+}
+
+/// Adds `request_id` and `instance` to a problem+json body.
+async fn finish_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
+    let path = res.request().path().to_owned();
+    let (req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let bytes = to_bytes(body).await.unwrap_or_default();
+    let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.entry("instance").or_insert_with(|| path.into());
+            map.insert("request_id".into(), id.into());
+            serde_json::to_vec(&map).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    ServiceResponse::new(req, head.set_body(BoxBody::new(bytes)))
+}
+
+/// Gives every request an id (the client's `X-Request-Id` when sane), a tracing span and a log
+/// line; turns a panic in a handler into a `500` problem; finishes problem bodies.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(accepted_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    let path = req.path().to_owned();
+    let outcome = AssertUnwindSafe(next.call(req))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    let res = match outcome {
+        Ok(Ok(res)) => res.map_into_boxed_body(),
+        Ok(Err(err)) => return Err(err),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let _e = span.enter();
+            tracing::error!(panic = %msg, "handler panicked");
+            // The request was moved into the handler that panicked, so the answer travels as an
+            // error carrying everything the problem body and headers need.
+            return Err(Panicked {
+                request_id: id,
+                path,
+            }
+            .into());
+        }
+    };
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let mut res = if is_problem {
+        finish_problem(res, &id).await
+    } else {
+        res
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    let status = res.status().as_u16();
+    let _e = span.enter();
+    tracing::info!(
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(res)
+}
+
+/// A handler panicked: answered as a generic `500` problem with the request id.
+#[derive(Debug)]
+struct Panicked {
+    request_id: String,
+    path: String,
+}
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("handler panicked")
+    }
+}
+
+impl ResponseError for Panicked {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        let mut problem = ApiError::Internal(String::new()).problem();
+        problem.instance = Some(self.path.clone());
+        problem.request_id = Some(self.request_id.clone());
+        actix_web::HttpResponse::InternalServerError()
+            .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+            .insert_header((REQUEST_ID, self.request_id.clone()))
+            .body(serde_json::to_vec(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,93 @@
+//! The discovery root and the health checks.
+
+use crate::caller::Caller;
+use crate::error::{ApiError, Problem};
+use crate::respond;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Links to everything the API offers.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Legami", "api_version": "v1", "server_version": "0.1.0",
+    "links": {"organisations": "/api/v1/organisations", "openapi": "/openapi.json", "docs": "/docs"}
+}))]
+pub struct DiscoveryDto {
+    /// Product name.
+    pub name: String,
+    /// Version of the contract (`v1`).
+    pub api_version: String,
+    /// Version of the server software.
+    pub server_version: String,
+    /// Collection and document URLs by name.
+    pub links: BTreeMap<String, String>,
+}
+
+/// The collections the root links to.
+pub const COLLECTIONS: &[&str] = &["organisations", "municipalities", "themes"];
+
+/// Discovery root: API version and links to every collection, the OpenAPI document and the docs.
+#[utoipa::path(
+    tag = "discovery",
+    responses((status = 200, description = "Links", body = DiscoveryDto), (status = 304, description = "Not modified"))
+)]
+#[get("")]
+pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let mut links: BTreeMap<String, String> = COLLECTIONS
+        .iter()
+        .map(|c| ((*c).to_owned(), format!("/api/v1/{c}")))
+        .collect();
+    links.insert("openapi".into(), "/openapi.json".into());
+    links.insert("docs".into(), "/docs".into());
+    links.insert("health".into(), "/health/ready".into());
+    let body = DiscoveryDto {
+        name: "Legami".into(),
+        api_version: "v1".into(),
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        links,
+    };
+    respond::json(&req, caller, StatusCode::OK, &body)
+}
+
+/// Health status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthDto {
+    /// `ok`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = HealthDto)))]
+#[get("/health/live")]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(HealthDto {
+            status: "ok".into(),
+        })
+}
+
+/// Readiness: the database answers. `503` while it does not; recovers by itself.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = HealthDto),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/health/ready")]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    legami_persistence::ping(&state.db)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(HealthDto {
+            status: "ok".into(),
+        }))
+}

@@ -1,0 +1,17 @@
+//! Shared state handed to every handler.
+
+use legami_persistence::DatabaseConnection;
+
+/// What the handlers share: the pool and the few settings they read.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// Key that signs pagination cursors.
+    pub cursor_secret: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// TEMPORARY, until authentication lands: when true, a request carrying
+    /// `Authorization: Bearer insecure-dev-token` may write and read drafts. Off by default.
+    pub insecure_dev_writes: bool,
+}

@@ -1,0 +1,38 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "organisations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub runts_section: Option<String>,
+    pub runts_id: Option<String>,
+    pub tax_code: Option<String>,
+    pub vat_number: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_website: Option<String>,
+    pub street: Option<String>,
+    pub postcode: Option<String>,
+    pub municipality: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub cp_name: Option<String>,
+    pub cp_email: Option<String>,
+    pub cp_phone: Option<String>,
+    pub cp_public: bool,
+    pub status: String,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

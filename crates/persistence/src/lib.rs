@@ -1,0 +1,91 @@
+//! Legami's storage layer on sea-orm: the same code for SQLite (embedded default) and PostgreSQL.
+//!
+//! Entities are private; every public function takes `&impl ConnectionTrait` (a pool or a
+//! transaction) and speaks domain types. Writes append to the change log in the same transaction.
+
+mod changes;
+mod entities;
+pub mod error;
+pub mod municipalities;
+pub mod organisations;
+pub mod pagination;
+pub mod themes;
+
+pub use error::{StoreError, StoreResult};
+pub use pagination::{KeysetPos, Page, PageRequest, SortSpec};
+pub use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
+
+use legami_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database};
+use std::time::Duration;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://...`.
+    pub url: String,
+    /// Largest pool size.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it is a 503.
+    pub acquire_timeout: Duration,
+}
+
+/// Opens a pool. SQLite files are created when missing and run in WAL mode with foreign keys on.
+pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(config.url.clone());
+    opts.max_connections(config.max_connections)
+        .min_connections(1)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_timeout(config.acquire_timeout)
+        .test_before_acquire(true)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    Ok(Database::connect(opts).await?)
+}
+
+/// Applies every pending migration; a no-op when the schema is current.
+pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Rolls back every migration (used by the migration round-trip test).
+pub async fn migrate_down_all(db: &DatabaseConnection) -> StoreResult<()> {
+    Migrator::down(db, None).await?;
+    Ok(())
+}
+
+/// Names of the migrations applied so far.
+pub async fn applied_migrations(db: &DatabaseConnection) -> StoreResult<Vec<String>> {
+    Ok(Migrator::get_applied_migrations(db)
+        .await?
+        .into_iter()
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+/// A cheap round trip, for readiness checks.
+pub async fn ping(db: &DatabaseConnection) -> StoreResult<()> {
+    db.ping().await?;
+    Ok(())
+}
+
+/// Pool size and idle connections, for the metrics endpoint.
+pub fn pool_stats(db: &DatabaseConnection) -> (u32, u32) {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+        }
+        _ => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size(), u32::try_from(p.num_idle()).unwrap_or(u32::MAX))
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Demo data drawn from the Italian source texts the product was born from (`shared/seeds/`):
+//! real organisations with the facts the texts give. Anything the texts do not give (a street,
+//! an exact position) is either left out or marked in the record as an example
+//! ("dato di esempio"). Loading is idempotent: records whose slug exists are skipped.
+
+use legami_domain::{
+    Address, Contact, ContactPerson, Email, IdOrSlug, IstatCode, Location, OrganisationFields,
+    OrganisationKind, Slug, Status, ThemeCode, Visibility,
+};
+use legami_persistence::{DatabaseConnection, StoreError, organisations};
+
+/// ISTAT codes used by the demo data.
+pub mod places {
+    /// Pavia.
+    pub const PAVIA: &str = "018110";
+    /// Milano.
+    pub const MILANO: &str = "015146";
+    /// Lecco.
+    pub const LECCO: &str = "097042";
+    /// Monza.
+    pub const MONZA: &str = "108033";
+}
+
+struct Org {
+    slug: &'static str,
+    name: &'static str,
+    kind: OrganisationKind,
+    description: &'static str,
+    themes: &'static [&'static str],
+    municipality: &'static str,
+    /// Centre of the municipality, approximate (the texts give no addresses).
+    location: Option<(f64, f64)>,
+    email: Option<&'static str>,
+    person: Option<(&'static str, &'static str)>,
+}
+
+const ORGS: &[Org] = &[
+    Org {
+        slug: "csv-lombardia-sud",
+        name: "CSV Lombardia Sud",
+        kind: OrganisationKind::VolunteerServiceCentre,
+        description: "Centro di Servizio per il Volontariato, sede territoriale di Pavia. Ha coordinato \
+            la Mappa dei Laboratori Sociali e dei Gruppi di cittadini di Pavia (presentata il 2 luglio \
+            2020) e dal 2019 la mappatura dei gruppi informali attivi in città nella cura del verde, nel \
+            mutuo aiuto e nell'incontro tra famiglie. Fonte: shared/seeds/001, 002. \
+            Posizione: centro del comune (dato di esempio).",
+        themes: &[
+            "volunteering",
+            "civic_participation",
+            "green_spaces",
+            "mutual_help",
+        ],
+        municipality: places::PAVIA,
+        location: Some((45.1847, 9.1582)),
+        email: None,
+        person: Some(("Maria Piccio", "m.piccio@csvlombardia.it")),
+    },
+    Org {
+        slug: "csv-lombardia",
+        name: "CSV Lombardia",
+        kind: OrganisationKind::VolunteerServiceCentre,
+        description: "I Centri di Servizio per il Volontariato della Lombardia: mettono in connessione i \
+            soggetti che abitano un territorio, collaborano alla costruzione di reti locali e tematiche, \
+            accompagnano enti locali e imprese nel welfare partecipato (progetti COnTatto, MIND THE \
+            G.A.P., Valoriamo, Tavolo per la Giustizia Riparativa). Fonte: shared/seeds/000. \
+            Sede: dato di esempio.",
+        themes: &[
+            "volunteering",
+            "civic_participation",
+            "corporate_engagement",
+        ],
+        municipality: places::MILANO,
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "consorzio-sociale-pavese",
+        name: "Consorzio Sociale Pavese",
+        kind: OrganisationKind::Consortium,
+        description: "Promotore di Fare #BeneComune, progetto di welfare di comunità nato per aiutare le \
+            famiglie con figli minori attraverso la collaborazione tra istituzioni, associazioni e \
+            cittadini nel Distretto sociale pavese. Fonte: shared/seeds/001. \
+            Posizione: centro del comune (dato di esempio).",
+        themes: &["parenting", "social_inclusion", "school_support", "poverty"],
+        municipality: places::PAVIA,
+        location: Some((45.1847, 9.1582)),
+        email: Some("farebenecomune@consorziosocialepavese.it"),
+        person: None,
+    },
+    Org {
+        slug: "fondazione-cariplo",
+        name: "Fondazione Cariplo",
+        kind: OrganisationKind::Foundation,
+        description: "Cofinanzia, con il programma Welfare in Azione, i progetti Fare #BeneComune \
+            (Pavia, avviato nel novembre 2018) e Fare Legami (Crema, Cremona, Casalmaggiore), e \
+            finanzia il progetto COnTatto: trame riparative nella comunità. \
+            Fonte: shared/seeds/000, 001, 003. Sede: dato di esempio.",
+        themes: &["fundraising", "social_inclusion"],
+        municipality: places::MILANO,
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "regione-lombardia",
+        name: "Regione Lombardia",
+        kind: OrganisationKind::PublicBody,
+        description: "Ha finanziato MIND THE G.A.P., il modello di contrasto al gioco d'azzardo del \
+            Distretto di Lecco da estendere agli 8 Ambiti Territoriali di ATS Brianza; con la DGR \
+            4563/2021 ha approvato le linee di indirizzo per la programmazione sociale territoriale \
+            2021-2023, con l'obiettivo \"Fare Comunità\". Fonte: shared/seeds/000, 004.",
+        themes: &["gambling_prevention", "civic_participation"],
+        municipality: places::MILANO,
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "comune-di-pavia",
+        name: "Comune di Pavia",
+        kind: OrganisationKind::PublicBody,
+        description: "Con l'Assessorato ai Servizi Sociali, Volontariato, Sanità e Politiche per la casa \
+            collabora con il Consorzio Sociale Pavese in Fare #BeneComune. Fonte: shared/seeds/001. \
+            Posizione: centro del comune (dato di esempio).",
+        themes: &["social_inclusion", "housing", "volunteering"],
+        municipality: places::PAVIA,
+        location: Some((45.1847, 9.1582)),
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "ats-brianza",
+        name: "ATS Brianza",
+        kind: OrganisationKind::HealthAuthority,
+        description: "Agenzia di Tutela della Salute il cui territorio, articolato in 8 Ambiti \
+            Territoriali, è destinatario della replica del modello di Lecco di contrasto al gioco \
+            d'azzardo (MIND THE G.A.P.). Fonte: shared/seeds/000. Sede: dato di esempio.",
+        themes: &["gambling_prevention", "health_prevention"],
+        municipality: places::MONZA,
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "impresa-sociale-consorzio-girasole",
+        name: "Impresa Sociale Consorzio Girasole",
+        kind: OrganisationKind::SocialEnterprise,
+        description: "Forma gestionale a capitale misto pubblico-privato scelta nel 2019 dall'Ambito di \
+            Lecco: un'amministrazione condivisa del welfare tra Pubblica Amministrazione e Terzo \
+            Settore. Fonte: shared/seeds/004.",
+        themes: &["social_inclusion", "civic_participation"],
+        municipality: places::LECCO,
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "gruppo-cittadini-cura-del-verde-esempio",
+        name: "Gruppo di cittadini per la cura del verde (esempio)",
+        kind: OrganisationKind::InformalGroup,
+        description: "Gruppo informale di esempio, del tipo censito nella Mappa dei Laboratori Sociali e \
+            dei Gruppi di cittadini di Pavia: cura del verde e valorizzazione dei beni comuni. \
+            Record interamente di esempio.",
+        themes: &["green_spaces", "civic_participation"],
+        municipality: places::PAVIA,
+        location: None,
+        email: None,
+        person: None,
+    },
+];
+
+fn fields(o: &Org) -> anyhow::Result<OrganisationFields> {
+    let bad =
+        |e: legami_domain::FieldError| anyhow::anyhow!("demo record {}: {}", o.slug, e.message);
+    Ok(OrganisationFields {
+        slug: Some(Slug::parse(o.slug).map_err(bad)?),
+        name: o.name.to_owned(),
+        kind: o.kind,
+        description: Some(
+            o.description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        runts_section: None,
+        runts_id: None,
+        tax_code: None,
+        vat_number: None,
+        themes: o
+            .themes
+            .iter()
+            .map(|t| ThemeCode::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        contact: Contact {
+            email: o.email.map(Email::parse).transpose().map_err(bad)?,
+            phone: None,
+            website: None,
+        },
+        address: Address {
+            street: None,
+            postcode: None,
+            municipality: IstatCode::parse(o.municipality).map_err(bad)?,
+        },
+        location: o.location.map(|(lat, lon)| Location { lat, lon }),
+        contact_person: match o.person {
+            Some((name, email)) => Some(ContactPerson {
+                name: name.to_owned(),
+                email: Some(Email::parse(email).map_err(bad)?),
+                phone: None,
+                // Published as the public contact in the source texts.
+                public: true,
+            }),
+            None => None,
+        },
+        status: Status::Published,
+    })
+}
+
+/// Loads every demo record that is not there yet; returns how many were added.
+pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let mut added = 0;
+    for o in ORGS {
+        let key = IdOrSlug::Slug(Slug::parse(o.slug).map_err(|e| anyhow::anyhow!(e.message))?);
+        match organisations::find(db, &key, Visibility::Privileged).await {
+            Ok(_) => continue,
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        organisations::create(db, fields(o)?).await?;
+        added += 1;
+    }
+    Ok(added)
+}

@@ -1,0 +1,9 @@
+//! The `legami` server: settings, command line, telemetry, demo data and start-up wiring.
+
+pub mod demo;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, open_database};

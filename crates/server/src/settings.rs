@@ -1,0 +1,174 @@
+//! Typed settings from `LEGAMI_*` environment variables (a `.env` file is read when present),
+//! each also settable as a command-line flag. Secrets are redacted in `Debug`.
+
+use clap::Args;
+use std::fmt;
+
+/// Everything the server reads at start-up.
+#[derive(Clone, Args)]
+pub struct Settings {
+    /// Database URL: `sqlite://FILE?mode=rwc` (created and migrated on first start) or
+    /// `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "LEGAMI_DATABASE_URL",
+        default_value = "sqlite://legami.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "LEGAMI_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// Largest database pool.
+    #[arg(
+        long,
+        env = "LEGAMI_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Milliseconds a request waits for a database connection before it is answered 503.
+    #[arg(
+        long,
+        env = "LEGAMI_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub db_acquire_timeout_ms: u64,
+
+    /// HTTP worker threads (0: one per CPU core).
+    #[arg(long, env = "LEGAMI_WORKERS", default_value_t = 0, global = true)]
+    pub workers: usize,
+
+    /// Largest request body in bytes (larger is 413).
+    #[arg(
+        long,
+        env = "LEGAMI_BODY_LIMIT",
+        default_value_t = 1_048_576,
+        global = true
+    )]
+    pub body_limit: usize,
+
+    /// Secret that signs pagination cursors. Set your own in production.
+    #[arg(
+        long,
+        env = "LEGAMI_CURSOR_SECRET",
+        default_value = "legami-development-cursor-secret",
+        global = true,
+        hide_env_values = true
+    )]
+    pub cursor_secret: String,
+
+    /// Origins allowed to make cross-origin writes (comma-separated). Reads are open to any origin.
+    #[arg(long, env = "LEGAMI_CORS_ORIGINS", default_value = "", global = true)]
+    pub cors_origins: String,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(
+        long,
+        env = "LEGAMI_LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
+    pub log_format: String,
+
+    /// Log filter (tracing-subscriber syntax), e.g. `info` or `legami=debug,info`.
+    #[arg(long, env = "LEGAMI_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Load the demo data when `serve` starts on a database with no organisations.
+    #[arg(long, env = "LEGAMI_SEED_DEMO_ON_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub seed_demo_on_empty: bool,
+
+    /// TEMPORARY until authentication lands: accept `Authorization: Bearer insecure-dev-token`
+    /// as a caller who may write and read drafts. Never enable on a public server.
+    #[arg(long, env = "LEGAMI_INSECURE_DEV_WRITES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub insecure_dev_writes: bool,
+
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    #[arg(
+        long,
+        env = "LEGAMI_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+}
+
+/// Hides the password of a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field("workers", &self.workers)
+            .field("body_limit", &self.body_limit)
+            .field("cursor_secret", &"***")
+            .field("cors_origins", &self.cors_origins)
+            .field("log_format", &self.log_format)
+            .field("seed_demo_on_empty", &self.seed_demo_on_empty)
+            .field("insecure_dev_writes", &self.insecure_dev_writes)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Settings with every default, for tests and embedding (`database_url` and `bind` given).
+    pub fn for_tests(database_url: &str) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            bind: "127.0.0.1:0".into(),
+            db_max_connections: 5,
+            db_acquire_timeout_ms: 2000,
+            workers: 2,
+            body_limit: 1_048_576,
+            cursor_secret: "test-cursor-secret".into(),
+            cors_origins: String::new(),
+            log_format: "pretty".into(),
+            log: "warn".into(),
+            seed_demo_on_empty: false,
+            insecure_dev_writes: true,
+            shutdown_timeout_secs: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("sqlite://legami.db?mode=rwc"),
+            "sqlite://legami.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! One way to start: `Application::build(settings) -> port() -> run_until_stopped()`, used by the
+//! binary and by every test, so tests exercise the real wiring.
+
+use crate::settings::Settings;
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use anyhow::Context;
+use legami_http::{AppState, RouteTable};
+use legami_persistence::{DatabaseConnection, DbConfig};
+use prometheus::IntGauge;
+use std::net::TcpListener;
+use std::time::Duration;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Extra routes a test may add (e.g. one that panics).
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+    pool_task: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the pool and migrates.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let config = DbConfig {
+        url: settings.database_url.clone(),
+        max_connections: settings.db_max_connections,
+        acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
+    };
+    let db = legami_persistence::connect(&config)
+        .await
+        .with_context(|| "cannot open the database (check LEGAMI_DATABASE_URL)")?;
+    legami_persistence::migrate(&db)
+        .await
+        .context("migrations failed")?;
+    Ok(db)
+}
+
+fn metrics(
+    db: &DatabaseConnection,
+) -> anyhow::Result<(PrometheusMetrics, tokio::task::JoinHandle<()>)> {
+    let prom = PrometheusMetricsBuilder::new("legami")
+        .endpoint("/metrics")
+        .mask_unmatched_patterns("UNMATCHED")
+        .build()
+        .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+    let size = IntGauge::new(
+        "legami_db_pool_connections",
+        "Open database connections in the pool",
+    )?;
+    let idle = IntGauge::new(
+        "legami_db_pool_idle",
+        "Idle database connections in the pool",
+    )?;
+    let max = IntGauge::new("legami_db_pool_max", "Largest database pool size")?;
+    prom.registry.register(Box::new(size.clone()))?;
+    prom.registry.register(Box::new(idle.clone()))?;
+    prom.registry.register(Box::new(max.clone()))?;
+    let db = db.clone();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let (s, i) = legami_persistence::pool_stats(&db);
+            size.set(i64::from(s));
+            idle.set(i64::from(i));
+        }
+    });
+    Ok((prom, task))
+}
+
+fn cors(origins: &str) -> Cors {
+    let write_origins: Vec<String> = origins
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            // Reads are public: any origin. Writes only from configured origins.
+            let read = matches!(head.method, Method::GET | Method::HEAD)
+                || head
+                    .headers
+                    .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                    .is_some_and(|m| m == "GET" || m == "HEAD");
+            read || write_origins
+                .iter()
+                .any(|o| origin.as_bytes() == o.as_bytes())
+        })
+        .allowed_methods(["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            header::ACCEPT,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LINK,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(3600)
+}
+
+impl Application {
+    /// Connects, migrates, loads demo data when configured and empty, and binds.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// Like [`Application::build`], with extra routes (tests only).
+    pub async fn build_with(
+        settings: &Settings,
+        extra: Option<ExtraRoutes>,
+    ) -> anyhow::Result<Self> {
+        let db = open_database(settings).await?;
+        if settings.seed_demo_on_empty
+            && legami_persistence::organisations::count_all(&db).await? == 0
+        {
+            let n = crate::demo::seed(&db).await.context("loading demo data")?;
+            tracing::info!(records = n, "empty database: demo data loaded");
+        }
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let (prom, pool_task) = metrics(&db)?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            cursor_secret: settings.cursor_secret.clone(),
+            body_limit: settings.body_limit,
+            insecure_dev_writes: settings.insecure_dev_writes,
+        });
+        let doc = legami_http::openapi();
+        let routes = web::Data::new(RouteTable::from_openapi(
+            &doc,
+            &["/openapi.json", "/docs", "/metrics"],
+        ));
+        let doc = web::Data::new(doc);
+        let origins = settings.cors_origins.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .app_data(state.clone())
+                .app_data(routes.clone())
+                .configure(legami_http::configure)
+                .into_app()
+                .configure(|cfg| {
+                    if let Some(extra) = extra {
+                        extra(cfg);
+                    }
+                })
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.get_ref().clone()))
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header((header::LOCATION, "/docs/"))
+                            .finish()
+                    }),
+                )
+                .default_service(web::to(legami_http::fallback))
+                .wrap(from_fn(legami_http::middleware::request_context))
+                .wrap(cors(&origins))
+                .wrap(prom.clone())
+                .wrap(Compress::default())
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.shutdown_timeout_secs);
+        if settings.workers > 0 {
+            server = server.workers(settings.workers);
+        }
+        let server = server.run();
+        Ok(Self {
+            port,
+            server,
+            db,
+            pool_task,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database pool (tests use it to check what was stored).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or a handle stops it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let res = self.server.await;
+        self.pool_task.abort();
+        self.db.close_by_ref().await.ok();
+        res
+    }
+}

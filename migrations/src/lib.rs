@@ -1,0 +1,30 @@
+//! Legami's schema migrations: one module per step, the same code for SQLite and PostgreSQL.
+//!
+//! Run them with `legami migrate` (or on start-up of `legami serve`). Applied steps are recorded
+//! in `seaql_migrations`, so running again is a no-op.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_reference;
+pub use m20261122_000001_reference::{THEMES, fold as fold_name};
+mod m20261122_000002_organisations;
+
+/// The ordered list of every migration.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_reference::Migration),
+            Box::new(m20261122_000002_organisations::Migration),
+        ]
+    }
+}
+
+/// The timestamp type used by every table: `timestamptz` on PostgreSQL, text on SQLite.
+pub(crate) fn ts<T: IntoIden>(col: T) -> ColumnDef {
+    let mut c = ColumnDef::new(col);
+    c.timestamp_with_time_zone().not_null();
+    c
+}

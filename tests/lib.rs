@@ -1,0 +1,1 @@
+//! Holder crate for the workspace's black-box tests (see `api/`).
