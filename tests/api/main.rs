@@ -1,1 +1,11 @@
-fn main() {}
+//! Black-box tests of the Legami API: the real server, spoken to over HTTP.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod helpers;
+mod migrations;
+mod openapi;
+mod operations;
+mod organisations;
+mod pagination;
+mod protocol;
+mod reference;

@@ -4,6 +4,7 @@
 use crate::error::{ApiError, PROBLEM_JSON};
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError};
@@ -48,7 +49,7 @@ async fn finish_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceRespo
 /// Gives every request an id (the client's `X-Request-Id` when sane), a tracing span and a log
 /// line; turns a panic in a handler into a `500` problem; finishes problem bodies.
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let id = req
@@ -57,6 +58,11 @@ pub async fn request_context(
         .and_then(accepted_id)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    // HEAD is answered as GET without the body, on every GET route.
+    let is_head = req.method() == Method::HEAD;
+    if is_head {
+        req.head_mut().method = Method::GET;
+    }
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
     let path = req.path().to_owned();

@@ -46,6 +46,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
 
 fn metrics(
     db: &DatabaseConnection,
+    pool_max: u32,
 ) -> anyhow::Result<(PrometheusMetrics, tokio::task::JoinHandle<()>)> {
     let prom = PrometheusMetricsBuilder::new("legami")
         .endpoint("/metrics")
@@ -64,6 +65,7 @@ fn metrics(
     prom.registry.register(Box::new(size.clone()))?;
     prom.registry.register(Box::new(idle.clone()))?;
     prom.registry.register(Box::new(max.clone()))?;
+    max.set(i64::from(pool_max));
     let db = db.clone();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -137,7 +139,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let (prom, pool_task) = metrics(&db)?;
+        let (prom, pool_task) = metrics(&db, settings.db_max_connections)?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             cursor_secret: settings.cursor_secret.clone(),

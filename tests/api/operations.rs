@@ -1,0 +1,127 @@
+use crate::helpers::{TestApp, is_postgres, json_of};
+use sea_orm::ConnectionTrait;
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        json_of(app.get("/health/live").await, 200).await["status"],
+        "ok"
+    );
+    assert_eq!(
+        json_of(app.get("/health/ready").await, 200).await["status"],
+        "ok"
+    );
+    app.get("/api/v1/organisations").await;
+    app.get("/api/v1/organisations/nope").await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("legami_http_requests_total{endpoint=\"/api/v1/organisations\",method=\"GET\",status=\"200\"}"), "{text}");
+    assert!(text.contains("status=\"404\""));
+    assert!(text.contains("legami_http_requests_duration_seconds_bucket"));
+    assert!(text.contains("legami_db_pool_connections"));
+    assert!(text.contains("legami_db_pool_max 5"));
+}
+
+#[tokio::test]
+async fn demo_data_loads_on_first_start_and_reseeding_is_idempotent() {
+    let app = TestApp::spawn_with(|s| s.seed_demo_on_empty = true, None).await;
+    let v = json_of(app.get("/api/v1/organisations?limit=100").await, 200).await;
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "CSV Lombardia Sud",
+        "CSV Lombardia",
+        "Consorzio Sociale Pavese",
+        "Fondazione Cariplo",
+        "Regione Lombardia",
+        "Comune di Pavia",
+        "ATS Brianza",
+        "Impresa Sociale Consorzio Girasole",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let total = v["page"]["total"].as_u64().unwrap();
+    let csp = json_of(
+        app.get("/api/v1/organisations/consorzio-sociale-pavese")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        csp["contact"]["email"],
+        "farebenecomune@consorziosocialepavese.it"
+    );
+    assert_eq!(csp["address"]["municipality"], "018110");
+    let added = legami_server::demo::seed(&app.db).await.unwrap();
+    assert_eq!(added, 0);
+    let again = json_of(app.get("/api/v1/organisations?limit=1").await, 200).await;
+    assert_eq!(again["page"]["total"].as_u64().unwrap(), total);
+    // Invented details are marked as examples.
+    let informal = json_of(
+        app.get("/api/v1/organisations?kind=informal_group").await,
+        200,
+    )
+    .await;
+    assert!(
+        informal["data"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("esempio")
+    );
+}
+
+/// Makes the PostgreSQL test database refuse connections, then lets it back.
+#[tokio::test]
+async fn readiness_fails_while_the_database_is_unreachable_and_recovers() {
+    if !is_postgres() {
+        eprintln!(
+            "note: database outage is simulated on PostgreSQL only (run with LEGAMI_TEST_DATABASE=postgres)"
+        );
+        return;
+    }
+    let app = TestApp::spawn_with(|s| s.db_acquire_timeout_ms = 1000, None).await;
+    let name = app.test_db.pg_name().unwrap().to_owned();
+    let admin = sea_orm::Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    let res = app.get("/health/ready").await;
+    let p: Value = json_of(res, 503).await;
+    assert_eq!(p["type"], "/problems/unavailable");
+    let res = app.get("/api/v1/organisations").await;
+    let text = res.text().await.unwrap();
+    assert!(text.contains("/problems/unavailable"), "{text}");
+    assert!(!text.to_lowercase().contains("select"), "{text}");
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..20 {
+        if app.get("/health/ready").await.status() == 200 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(ok, "server did not recover by itself");
+    json_of(app.get("/api/v1/organisations").await, 200).await;
+}
