@@ -56,6 +56,23 @@ fn every_operation_and_schema_is_described() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
+#[test]
+fn every_schema_has_an_example() {
+    let doc = generated();
+    let has_example = |s: &Value| s.get("example").is_some() || s.get("examples").is_some();
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if has_example(schema) {
+            continue;
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        let all_props = props.is_some_and(|p| {
+            p.values()
+                .all(|s| has_example(s) || s.get("$ref").is_some())
+        });
+        assert!(all_props, "{name} has no example");
+    }
+}
+
 #[tokio::test]
 async fn served_document_and_docs() {
     let app = TestApp::spawn().await;

@@ -110,6 +110,14 @@ async fn unknown_routes_and_methods() {
         .await
         .unwrap();
     json_of(res, 405).await;
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/organisations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS, POST");
     // HEAD works wherever GET does, without a body.
     let res = app
         .client

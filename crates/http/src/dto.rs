@@ -49,6 +49,7 @@ enum_schema!(
 
 /// Public ways to reach a body or place.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "farebenecomune@consorziosocialepavese.it", "phone": null, "website": null}))]
 #[serde(deny_unknown_fields)]
 pub struct ContactDto {
     /// E-mail address.
@@ -67,6 +68,7 @@ pub struct ContactDto {
 
 /// A postal address in Italy.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"street": null, "postcode": "27100", "municipality": "018110"}))]
 #[serde(deny_unknown_fields)]
 pub struct AddressDto {
     /// Street and number.
@@ -84,6 +86,7 @@ pub struct AddressDto {
 
 /// A WGS 84 point.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"lat": 45.1847, "lon": 9.1582}))]
 #[serde(deny_unknown_fields)]
 pub struct LocationDto {
     /// Latitude in degrees.
@@ -96,6 +99,7 @@ pub struct LocationDto {
 
 /// A named contact person. Personal data: anonymous callers see it only when `public` is true.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Maria Piccio", "email": "m.piccio@csvlombardia.it", "phone": null, "public": true}))]
 #[serde(deny_unknown_fields)]
 pub struct ContactPersonDto {
     /// Full name.

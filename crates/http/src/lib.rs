@@ -53,8 +53,8 @@ impl Modify for SecurityAddon {
         description = "Public JSON API of community welfare networks in Lombardy: organisations, \
             labs (Laboratori Sociali), projects, networks and participation metrics.\n\n\
             Conventions: JSON in UTF-8 with snake_case fields; times RFC 3339 UTC; every GET \
-            carries a strong ETag (`If-None-Match` answers 304) except streamed CSV/GeoJSON \
-            exports; collections use keyset pagination with opaque cursors (`page.next_cursor`, \
+            carries a strong ETag (`If-None-Match` answers 304), streamed CSV/GeoJSON exports \
+            included; collections use keyset pagination with opaque cursors (`page.next_cursor`, \
             `Link: rel=\"next\"`); errors are RFC 9457 problem details \
             (`application/problem+json`) with one `errors[]` entry per invalid field; unknown \
             query parameters are a 422 naming them; every response carries `X-Request-Id`.",
@@ -178,8 +178,14 @@ pub async fn fallback(
     req: HttpRequest,
     routes: web::Data<RouteTable>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(match routes.allowed(req.path()) {
-        Some(allow) => ApiError::MethodNotAllowed(allow),
-        None => ApiError::NotFound,
-    })
+    match routes.allowed(req.path()) {
+        // A plain OPTIONS (a CORS preflight is answered by the CORS layer): 204 with Allow.
+        Some(allow) if req.method() == actix_web::http::Method::OPTIONS => {
+            Ok(actix_web::HttpResponse::NoContent()
+                .insert_header((actix_web::http::header::ALLOW, allow.join(", ")))
+                .finish())
+        }
+        Some(allow) => Err(ApiError::MethodNotAllowed(allow)),
+        None => Err(ApiError::NotFound),
+    }
 }

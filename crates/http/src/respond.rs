@@ -258,6 +258,7 @@ pub fn schema_fields<T: ToSchema>() -> Vec<String> {
 
 /// The `page` object of every collection.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"limit": 20, "next_cursor": null, "total": 9}))]
 pub struct PageInfo {
     /// The page size used.
     #[schema(example = 20, minimum = 1, maximum = 100)]
@@ -373,9 +374,39 @@ pub fn csv_rows(columns: &[&str], records: &[Value], header: bool) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// The strong ETag of an export, from the request and a fingerprint of the data it reads; and
+/// the `304` to send instead when `If-None-Match` already has it.
+pub fn export_tag(
+    req: &HttpRequest,
+    caller: Caller,
+    fingerprint: &str,
+) -> (String, Option<HttpResponse>) {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let seed = format!(
+        "{}\n{}\n{}\n{}",
+        req.query_string(),
+        accept,
+        caller.is_authenticated(),
+        fingerprint
+    );
+    let etag = etag_of(seed.as_bytes());
+    let short = not_modified(req, &etag).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.clone()))
+            .insert_header((header::CACHE_CONTROL, res_cache_value(caller)))
+            .finish()
+    });
+    (etag, short)
+}
+
 /// Streams a collection as CSV.
 pub fn csv_stream<S>(
     caller: Caller,
+    etag: String,
     columns: Vec<&'static str>,
     batches: S,
     filename: &str,
@@ -395,6 +426,7 @@ where
     });
     let mut res = HttpResponse::Ok();
     cache_headers(&mut res, caller);
+    res.insert_header((header::ETAG, etag));
     res.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
             header::CONTENT_DISPOSITION,
@@ -423,7 +455,7 @@ pub fn feature(mut record: Value) -> Option<Value> {
 }
 
 /// Streams a collection as an RFC 7946 FeatureCollection; records without a location are left out.
-pub fn geojson_stream<S>(caller: Caller, batches: S) -> HttpResponse
+pub fn geojson_stream<S>(caller: Caller, etag: String, batches: S) -> HttpResponse
 where
     S: Stream<Item = StoreResult<Vec<Value>>> + 'static,
 {
@@ -451,6 +483,7 @@ where
     let close = futures_util::stream::once(async { Ok(web::Bytes::from_static(b"]}")) });
     let mut res = HttpResponse::Ok();
     cache_headers(&mut res, caller);
+    res.insert_header((header::ETAG, etag));
     res.insert_header((header::CONTENT_TYPE, "application/geo+json"))
         .streaming(open.chain(body).chain(close))
 }

@@ -316,6 +316,27 @@ pub async fn list(
     Ok(Page { items, next, total })
 }
 
+/// A fingerprint of the filtered collection that changes whenever a record in it changes,
+/// enters or leaves it: its size, the sum of its versions and its latest change. Lets streamed
+/// exports carry a strong ETag without being buffered.
+pub async fn fingerprint(
+    db: &impl ConnectionTrait,
+    filter: &OrganisationFilter,
+    vis: Visibility,
+) -> StoreResult<String> {
+    let row = Entity::find()
+        .select_only()
+        .expr_as(Expr::cust("COUNT(*)"), "n")
+        .expr_as(Expr::cust("COALESCE(CAST(SUM(version) AS BIGINT), 0)"), "v")
+        .expr_as(Expr::cust("CAST(MAX(updated_at) AS TEXT)"), "t")
+        .filter(list_condition(filter, vis))
+        .into_tuple::<(i64, i64, Option<String>)>()
+        .one(db)
+        .await?
+        .unwrap_or((0, 0, None));
+    Ok(format!("{}:{}:{}", row.0, row.1, row.2.unwrap_or_default()))
+}
+
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is
 /// free, an explicit slug is free.
 async fn check_references(

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// A region.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "03", "name": "Lombardia"}))]
 pub struct RegionDto {
     /// ISTAT region code.
     #[schema(example = "03")]
@@ -28,6 +29,7 @@ pub struct RegionDto {
 
 /// A province or metropolitan city.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "018", "name": "Pavia", "abbr": "PV"}))]
 pub struct ProvinceDto {
     /// ISTAT code.
     #[schema(example = "018")]
@@ -42,6 +44,12 @@ pub struct ProvinceDto {
 
 /// An Italian municipality (source: ISTAT, CC BY).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "istat_code": "018110", "name": "Pavia", "name_other_language": null,
+    "region": {"code": "03", "name": "Lombardia"},
+    "province": {"code": "018", "name": "Pavia", "abbr": "PV"},
+    "is_province_capital": true, "cadastral_code": "G388", "nuts3_code": "ITC48", "population": 68280
+}))]
 pub struct MunicipalityDto {
     /// Six-digit ISTAT code (the record's id).
     #[schema(example = "018110")]
@@ -64,7 +72,7 @@ pub struct MunicipalityDto {
     #[schema(example = "ITC48")]
     pub nuts3_code: String,
     /// Resident population (ISTAT, older census); `null` when unknown.
-    #[schema(example = 71297)]
+    #[schema(example = 68280)]
     pub population: Option<u32>,
 }
 
@@ -100,6 +108,12 @@ impl MunicipalityDto {
 
 /// A page of municipalities.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [{
+    "istat_code": "018110", "name": "Pavia", "name_other_language": null,
+    "region": {"code": "03", "name": "Lombardia"},
+    "province": {"code": "018", "name": "Pavia", "abbr": "PV"},
+    "is_province_capital": true, "cadastral_code": "G388", "nuts3_code": "ITC48", "population": 68280
+}], "page": {"limit": 1, "next_cursor": null, "total": 1}}))]
 pub struct MunicipalityList {
     /// The municipalities of this page.
     pub data: Vec<MunicipalityDto>,
@@ -252,6 +266,12 @@ pub async fn list_municipalities(
         });
         return respond::page_json(&req, caller, data, args.page.limit, next, page.total);
     }
+    // The ISTAT list only changes with a migration: the schema version is its fingerprint.
+    let (etag, short) =
+        respond::export_tag(&req, caller, concat!("istat:", env!("CARGO_PKG_VERSION")));
+    if let Some(not_modified) = short {
+        return Ok(not_modified);
+    }
     let db = state.db.clone();
     let sort = args.page.sort;
     let fields = args.fields.clone();
@@ -286,6 +306,7 @@ pub async fn list_municipalities(
         .collect();
     Ok(respond::csv_stream(
         caller,
+        etag,
         columns,
         batches,
         "municipalities",

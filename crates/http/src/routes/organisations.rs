@@ -342,6 +342,15 @@ pub struct OrganisationPath {
 
 /// A page of organisations.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [{
+    "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "slug": "consorzio-sociale-pavese",
+    "name": "Consorzio Sociale Pavese", "kind": "consortium", "description": null,
+    "runts_section": null, "runts_id": null, "tax_code": null, "vat_number": null,
+    "themes": ["parenting"], "contact": {"email": null, "phone": null, "website": null},
+    "address": {"street": null, "postcode": null, "municipality": "018110"},
+    "location": null, "contact_person": null, "status": "published", "version": 1,
+    "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z"
+}], "page": {"limit": 20, "next_cursor": null, "total": 1}}))]
 pub struct OrganisationList {
     /// The organisations of this page.
     pub data: Vec<OrganisationDto>,
@@ -433,7 +442,7 @@ async fn check_filter_refs(state: &AppState, f: &OrganisationFilter) -> Result<(
 /// Keyset-paginated, filterable, sortable. Also available as CSV (`Accept: text/csv` or
 /// `format=csv`) and as a GeoJSON FeatureCollection (`Accept: application/geo+json` or
 /// `format=geojson`; organisations without a location are left out). Exports stream the whole
-/// filtered collection unless `limit` or `cursor` is given, and carry no ETag.
+/// filtered collection unless `limit` or `cursor` is given; they carry a strong ETag too.
 #[utoipa::path(
     tag = "organisations",
     params(OrganisationQuery),
@@ -500,6 +509,11 @@ pub async fn list_organisations(
         });
         return respond::page_json(&req, caller, data, args.page.limit, next, page.total);
     }
+    let (etag, short) =
+        respond::export_tag(&req, caller, &store::fingerprint(&state.db, &f, vis).await?);
+    if let Some(not_modified) = short {
+        return Ok(not_modified);
+    }
     let db = state.db.clone();
     let sort = args.page.sort;
     let fields = args.fields.clone();
@@ -533,9 +547,9 @@ pub async fn list_organisations(
                 .copied()
                 .filter(|c| args.fields.keeps(c.split('.').next().unwrap_or(c)))
                 .collect();
-            respond::csv_stream(caller, columns, batches, "organisations")
+            respond::csv_stream(caller, etag, columns, batches, "organisations")
         }
-        _ => respond::geojson_stream(caller, batches),
+        _ => respond::geojson_stream(caller, etag, batches),
     })
 }
 
@@ -612,7 +626,8 @@ pub async fn create_organisation(
 /// Change an organisation with a JSON merge patch (RFC 7396).
 ///
 /// Send only what changes; `null` removes an optional field. `If-Match` with the ETag of a
-/// previous read makes the change fail with `412` if someone else changed the record meanwhile.
+/// previous full read (without `fields=`) makes the change fail with `412` if someone else
+/// changed the record meanwhile.
 #[utoipa::path(
     tag = "organisations",
     params(OrganisationPath,

@@ -55,6 +55,7 @@ pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse,
 
 /// Health status.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct HealthDto {
     /// `ok`.
     #[schema(example = "ok")]

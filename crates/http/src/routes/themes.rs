@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// A label in Italian and English.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"it": "Cura del verde", "en": "Green spaces"}))]
 #[serde(deny_unknown_fields)]
 pub struct LabelDto {
     /// Italian.
@@ -29,6 +30,7 @@ pub struct LabelDto {
 
 /// A theme.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "green_spaces", "name": {"it": "Cura del verde", "en": "Green spaces"}, "description": null, "created_at": "2026-11-22T09:30:00Z"}))]
 pub struct ThemeDto {
     /// Code used in `themes[]` and `theme=`.
     #[schema(example = "green_spaces")]
@@ -72,6 +74,7 @@ pub struct ThemeInput {
 
 /// A page of themes.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [{"code": "green_spaces", "name": {"it": "Cura del verde", "en": "Green spaces"}, "description": null, "created_at": "2026-11-22T09:30:00Z"}], "page": {"limit": 20, "next_cursor": null, "total": 20}}))]
 pub struct ThemeList {
     /// The themes.
     pub data: Vec<ThemeDto>,
