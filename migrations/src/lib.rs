@@ -8,6 +8,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_reference;
 pub use m20261122_000001_reference::{THEMES, fold as fold_name};
 mod m20261122_000002_organisations;
+mod m20261122_000003_domain;
+pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
 pub struct Migrator;
@@ -18,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_reference::Migration),
             Box::new(m20261122_000002_organisations::Migration),
+            Box::new(m20261122_000003_domain::Migration),
         ]
     }
 }

@@ -125,3 +125,103 @@ pub fn parse_codes<T>(
         .map(|(i, s)| parse(s).map_err(|e| e.at(&format!("/{i}"))))
         .collect()
 }
+
+string_enum!(
+    /// What kind of place a lab is.
+    LabKind {
+        SocialLab => "social_lab",
+        CivicCentre => "civic_centre",
+        CommunityHub => "community_hub",
+        GreenSpace => "green_space",
+        Other => "other",
+    }
+);
+
+string_enum!(
+    /// An organisation's role in running a lab.
+    OperatorRole {
+        Manager => "manager",
+        Partner => "partner",
+    }
+);
+
+string_enum!(
+    /// Day of the week.
+    Weekday {
+        Mon => "mon",
+        Tue => "tue",
+        Wed => "wed",
+        Thu => "thu",
+        Fri => "fri",
+        Sat => "sat",
+        Sun => "sun",
+    }
+);
+
+string_enum!(
+    /// Where a project stands, beside its publication status.
+    ProjectPhase {
+        Planned => "planned",
+        Active => "active",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// An organisation's role in a project.
+    PartnerRole {
+        Lead => "lead",
+        Partner => "partner",
+        Funder => "funder",
+        Supporter => "supporter",
+    }
+);
+
+string_enum!(
+    /// What kind of territorial grouping an area is.
+    AreaKind {
+        Ambito => "ambito",
+        District => "district",
+        HealthAuthority => "health_authority",
+        Other => "other",
+    }
+);
+
+string_enum!(
+    /// What an indicator counts.
+    IndicatorUnit {
+        People => "people",
+        Households => "households",
+        Organisations => "organisations",
+        Events => "events",
+        Hours => "hours",
+        Eur => "eur",
+        Count => "count",
+    }
+);
+
+string_enum!(
+    /// How observations of an indicator combine: summed, the largest, or the latest period's.
+    Aggregation {
+        Sum => "sum",
+        Max => "max",
+        Last => "last",
+    }
+);
+
+string_enum!(
+    /// Whether an observation is a goal or a measured result.
+    MetricKind {
+        Target => "target",
+        Actual => "actual",
+    }
+);
+
+string_enum!(
+    /// What a network member is.
+    MemberType {
+        Organisation => "organisation",
+        Lab => "lab",
+    }
+);

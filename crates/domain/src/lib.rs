@@ -4,6 +4,7 @@
 //! validate"), so an invalid value cannot exist past the edge of the system. This crate does no
 //! I/O and names neither actix-web, sea-orm nor utoipa.
 
+pub mod activity;
 pub mod enums;
 pub mod error;
 pub mod organisation;
@@ -11,6 +12,7 @@ pub mod reference;
 pub mod tax;
 pub mod values;
 
+pub use activity::*;
 pub use enums::*;
 pub use error::{FieldError, FieldErrors};
 pub use organisation::*;

@@ -6,9 +6,12 @@
 mod changes;
 mod entities;
 pub mod error;
+pub mod geo;
+pub mod labs;
 pub mod municipalities;
 pub mod organisations;
 pub mod pagination;
+pub mod records;
 pub mod themes;
 
 pub use error::{StoreError, StoreResult};

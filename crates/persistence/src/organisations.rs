@@ -12,12 +12,12 @@ use legami_domain::{
     Organisation, OrganisationFields, OrganisationKind, Phone, Postcode, ProvinceAbbr, RecordMeta,
     RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility, WebUrl,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, Value,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const ENTITY: &str = "organisation";
@@ -252,7 +252,7 @@ fn sort_column(field: &str) -> Column {
 }
 
 /// Text form of a timestamp that sorts and parses back exactly.
-pub(crate) fn ts_key(t: &DateTime<Utc>) -> String {
+pub fn ts_key(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
@@ -324,17 +324,7 @@ pub async fn fingerprint(
     filter: &OrganisationFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    let row = Entity::find()
-        .select_only()
-        .expr_as(Expr::cust("COUNT(*)"), "n")
-        .expr_as(Expr::cust("COALESCE(CAST(SUM(version) AS BIGINT), 0)"), "v")
-        .expr_as(Expr::cust("CAST(MAX(updated_at) AS TEXT)"), "t")
-        .filter(list_condition(filter, vis))
-        .into_tuple::<(i64, i64, Option<String>)>()
-        .one(db)
-        .await?
-        .unwrap_or((0, 0, None));
-    Ok(format!("{}:{}:{}", row.0, row.1, row.2.unwrap_or_default()))
+    crate::records::fingerprint(db, "organisations", list_condition(filter, vis)).await
 }
 
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is
@@ -390,34 +380,6 @@ async fn check_references(
     Ok(())
 }
 
-/// The derived slug, with the smallest free numeric suffix when the plain one is taken.
-async fn free_slug(db: &impl ConnectionTrait, base: Slug) -> StoreResult<Slug> {
-    let taken: HashSet<String> = Entity::find()
-        .select_only()
-        .column(Column::Slug)
-        .filter(
-            Condition::any()
-                .add(Column::Slug.eq(base.as_str()))
-                .add(Column::Slug.like(format!("{}-%", base.as_str()))),
-        )
-        .into_tuple::<String>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
-    if !taken.contains(base.as_str()) {
-        return Ok(base);
-    }
-    let mut n = 2;
-    loop {
-        let candidate = base.with_suffix(n);
-        if !taken.contains(candidate.as_str()) {
-            return Ok(candidate);
-        }
-        n += 1;
-    }
-}
-
 async fn write_themes(
     db: &impl ConnectionTrait,
     id: &str,
@@ -448,9 +410,11 @@ where
     check_references(&txn, &fields, None).await?;
     let slug = match &fields.slug {
         Some(s) => s.clone(),
-        None => free_slug(&txn, Slug::derive(&fields.name)).await?,
+        None => {
+            crate::records::free_slug(&txn, "organisations", Slug::derive(&fields.name)).await?
+        }
     };
-    let now = now();
+    let now = crate::records::now();
     let id = Uuid::now_v7().to_string();
     let mut am = ActiveModel {
         id: Set(id.clone()),
@@ -481,12 +445,6 @@ async fn load(db: &impl ConnectionTrait, id: &str) -> StoreResult<Organisation> 
         .ok_or(StoreError::NotFound)
 }
 
-/// The current time, truncated to microseconds so it round-trips through both databases.
-fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
-
 /// Replaces the writable fields of a live organisation that is still at `expected_version`.
 pub async fn update<C>(
     db: &C,
@@ -500,7 +458,7 @@ where
     let id = id.to_string();
     let txn = db.begin().await?;
     check_references(&txn, &fields, Some(&id)).await?;
-    let now = now();
+    let now = crate::records::now();
     let mut am = ActiveModel {
         version: Set(expected_version + 1),
         updated_at: Set(now),
@@ -533,25 +491,7 @@ pub async fn delete<C>(db: &C, id: Uuid, expected_version: i64) -> StoreResult<(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let id = id.to_string();
-    let txn = db.begin().await?;
-    let now = now();
-    let res = Entity::update_many()
-        .col_expr(Column::DeletedAt, Expr::value(now))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
-        .filter(Column::Id.eq(id.clone()))
-        .filter(Column::Version.eq(expected_version))
-        .filter(Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if res.rows_affected == 0 {
-        return Err(StoreError::Stale);
-    }
-    let status = load(&txn, &id).await?.meta.status;
-    changes::record(&txn, ENTITY, &id, Op::Delete, status, now).await?;
-    txn.commit().await?;
-    Ok(())
+    crate::records::soft_delete(db, "organisations", ENTITY, id, expected_version).await
 }
 
 /// Brings a deleted organisation back (admin). Restoring a live one changes nothing.
@@ -559,32 +499,8 @@ pub async fn restore<C>(db: &C, key: &IdOrSlug) -> StoreResult<Organisation>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
-    let m = Entity::find()
-        .filter(key_condition(key))
-        .one(&txn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    if m.deleted_at.is_none() {
-        let live = load(&txn, &m.id).await?;
-        txn.commit().await?;
-        return Ok(live);
-    }
-    let now = now();
-    Entity::update_many()
-        .col_expr(
-            Column::DeletedAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
-        .filter(Column::Id.eq(m.id.clone()))
-        .exec(&txn)
-        .await?;
-    let restored = load(&txn, &m.id).await?;
-    changes::record(&txn, ENTITY, &m.id, Op::Upsert, restored.meta.status, now).await?;
-    txn.commit().await?;
-    Ok(restored)
+    let id = crate::records::restore(db, "organisations", ENTITY, key).await?;
+    load(db, &id).await
 }
 
 /// How many live organisations there are (used to decide whether to load demo data).

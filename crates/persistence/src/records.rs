@@ -1,0 +1,311 @@
+//! What every record table shares (`id`, `slug`, `status`, `version`, `updated_at`,
+//! `deleted_at`), written once over table names: slug allocation, soft delete, restore, link
+//! tables and the export fingerprint.
+
+use crate::changes::{self, Op};
+use crate::error::{StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use legami_domain::{IdOrSlug, Slug, Status, Visibility};
+use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, QueryResult, TransactionSession, TransactionTrait, Value};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+pub(crate) fn a(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// The current time, truncated to microseconds so it round-trips through both databases.
+pub(crate) fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Rows visible to a caller: live, and published unless the caller may read drafts.
+pub(crate) fn visible_cond(table: &str, vis: Visibility) -> Cond {
+    let c = Cond::all().add(Expr::col((a(table), a("deleted_at"))).is_null());
+    if vis.sees_unpublished() {
+        c
+    } else {
+        c.add(Expr::col((a(table), a("status"))).eq(Status::Published.as_str()))
+    }
+}
+
+/// The condition naming a record by id or slug.
+pub(crate) fn key_cond(table: &str, key: &IdOrSlug) -> Cond {
+    match key {
+        IdOrSlug::Id(id) => Cond::all().add(Expr::col((a(table), a("id"))).eq(id.to_string())),
+        IdOrSlug::Slug(s) => Cond::all().add(Expr::col((a(table), a("slug"))).eq(s.as_str())),
+    }
+}
+
+/// Whether another record of `table` has this slug (tombstones included).
+pub(crate) async fn slug_taken(
+    db: &impl ConnectionTrait,
+    table: &str,
+    slug: &Slug,
+    own_id: Option<&str>,
+) -> StoreResult<bool> {
+    let mut q = Query::select();
+    q.expr(Expr::cust("COUNT(*)"))
+        .from(a(table))
+        .and_where(Expr::col(a("slug")).eq(slug.as_str()));
+    if let Some(id) = own_id {
+        q.and_where(Expr::col(a("id")).ne(id));
+    }
+    Ok(count(db, &q).await? > 0)
+}
+
+pub(crate) async fn count(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<i64> {
+    let row = db.query_one(q).await?.ok_or(StoreError::NotFound)?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// The derived slug, with the smallest free numeric suffix when the plain one is taken.
+pub(crate) async fn free_slug(
+    db: &impl ConnectionTrait,
+    table: &str,
+    base: Slug,
+) -> StoreResult<Slug> {
+    let q = Query::select()
+        .column(a("slug"))
+        .from(a(table))
+        .cond_where(
+            Cond::any()
+                .add(Expr::col(a("slug")).eq(base.as_str()))
+                .add(Expr::col(a("slug")).like(format!("{}-%", base.as_str()))),
+        )
+        .to_owned();
+    let taken: HashSet<String> = db
+        .query_all(&q)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect();
+    if !taken.contains(base.as_str()) {
+        return Ok(base);
+    }
+    let mut n = 2;
+    loop {
+        let candidate = base.with_suffix(n);
+        if !taken.contains(candidate.as_str()) {
+            return Ok(candidate);
+        }
+        n += 1;
+    }
+}
+
+/// Soft-deletes a live record still at `expected_version`, with its change-log entry.
+pub(crate) async fn soft_delete<C>(
+    db: &C,
+    table: &str,
+    entity: &str,
+    id: Uuid,
+    expected_version: i64,
+) -> StoreResult<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let id = id.to_string();
+    let txn = db.begin().await?;
+    let now = now();
+    let q = Query::update()
+        .table(a(table))
+        .value(a("deleted_at"), now)
+        .value(a("updated_at"), now)
+        .value(a("version"), Expr::col(a("version")).add(1))
+        .and_where(Expr::col(a("id")).eq(id.clone()))
+        .and_where(Expr::col(a("version")).eq(expected_version))
+        .and_where(Expr::col(a("deleted_at")).is_null())
+        .to_owned();
+    if txn.execute(&q).await?.rows_affected() == 0 {
+        return Err(StoreError::Stale);
+    }
+    let status = status_of(&txn, table, &id).await?;
+    changes::record(&txn, entity, &id, Op::Delete, status, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn status_of(db: &impl ConnectionTrait, table: &str, id: &str) -> StoreResult<Status> {
+    let q = Query::select()
+        .column(a("status"))
+        .from(a(table))
+        .and_where(Expr::col(a("id")).eq(id))
+        .to_owned();
+    let row = db.query_one(&q).await?.ok_or(StoreError::NotFound)?;
+    Status::parse(&row.try_get_by_index::<String>(0)?).map_err(|e| StoreError::Db(e.message))
+}
+
+/// Undeletes a record (no change when it is live); returns its id.
+pub(crate) async fn restore<C>(
+    db: &C,
+    table: &str,
+    entity: &str,
+    key: &IdOrSlug,
+) -> StoreResult<String>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let q = Query::select()
+        .columns([a("id"), a("deleted_at")])
+        .from(a(table))
+        .cond_where(key_cond(table, key))
+        .to_owned();
+    let row = txn.query_one(&q).await?.ok_or(StoreError::NotFound)?;
+    let id: String = row.try_get_by_index(0)?;
+    let deleted: Option<DateTime<Utc>> = row.try_get_by_index(1)?;
+    if deleted.is_some() {
+        let now = now();
+        let up = Query::update()
+            .table(a(table))
+            .value(a("deleted_at"), Value::ChronoDateTimeUtc(None))
+            .value(a("updated_at"), now)
+            .value(a("version"), Expr::col(a("version")).add(1))
+            .and_where(Expr::col(a("id")).eq(id.clone()))
+            .to_owned();
+        txn.execute(&up).await?;
+        let status = status_of(&txn, table, &id).await?;
+        changes::record(&txn, entity, &id, Op::Upsert, status, now).await?;
+    }
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// Replaces the rows of a link table that belong to `owner`.
+pub(crate) async fn replace_links(
+    db: &impl ConnectionTrait,
+    table: &str,
+    owner_col: &str,
+    owner: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Value>>,
+) -> StoreResult<()> {
+    let del = Query::delete()
+        .from_table(a(table))
+        .and_where(Expr::col(a(owner_col)).eq(owner))
+        .to_owned();
+    db.execute(&del).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ins = Query::insert();
+    ins.into_table(a(table));
+    let mut all_cols = vec![a(owner_col)];
+    all_cols.extend(cols.iter().map(|c| a(c)));
+    ins.columns(all_cols);
+    for r in rows {
+        let mut vals: Vec<Expr> = vec![Expr::val(owner.to_owned())];
+        vals.extend(r.into_iter().map(Expr::val));
+        ins.values(vals)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+    }
+    db.execute(&ins).await?;
+    Ok(())
+}
+
+/// Rows of a link table for several owners, grouped by owner, in `order_by` order.
+pub(crate) async fn link_rows(
+    db: &impl ConnectionTrait,
+    table: &str,
+    owner_col: &str,
+    owners: &[String],
+    cols: &[&str],
+    order_by: &str,
+) -> StoreResult<HashMap<String, Vec<QueryResult>>> {
+    let mut map: HashMap<String, Vec<QueryResult>> = HashMap::new();
+    if owners.is_empty() {
+        return Ok(map);
+    }
+    let mut q = Query::select();
+    q.column(a(owner_col));
+    for c in cols {
+        q.column(a(c));
+    }
+    q.from(a(table))
+        .and_where(Expr::col(a(owner_col)).is_in(owners.iter().cloned()))
+        .order_by(a(order_by), sea_orm::Order::Asc);
+    for row in db.query_all(&q).await? {
+        let owner: String = row.try_get_by_index(0)?;
+        map.entry(owner).or_default().push(row);
+    }
+    Ok(map)
+}
+
+/// Size, sum of versions and latest change of the rows a condition selects.
+pub(crate) async fn fingerprint(
+    db: &impl ConnectionTrait,
+    table: &str,
+    cond: Cond,
+) -> StoreResult<String> {
+    let q = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .expr(Expr::cust("COALESCE(CAST(SUM(version) AS BIGINT), 0)"))
+        .expr(Expr::cust("CAST(MAX(updated_at) AS TEXT)"))
+        .from(a(table))
+        .cond_where(cond)
+        .to_owned();
+    let row = db.query_one(&q).await?.ok_or(StoreError::NotFound)?;
+    let n: i64 = row.try_get_by_index(0)?;
+    let v: i64 = row.try_get_by_index(1)?;
+    let t: Option<String> = row.try_get_by_index(2)?;
+    Ok(format!("{n}:{v}:{}", t.unwrap_or_default()))
+}
+
+/// Ids among `ids` that name no live record of `table`.
+pub(crate) async fn missing_ids(
+    db: &impl ConnectionTrait,
+    table: &str,
+    ids: &[Uuid],
+) -> StoreResult<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = Query::select()
+        .column(a("id"))
+        .from(a(table))
+        .and_where(Expr::col(a("id")).is_in(ids.iter().map(Uuid::to_string)))
+        .and_where(Expr::col(a("deleted_at")).is_null())
+        .to_owned();
+    let found: HashSet<String> = db
+        .query_all(&q)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect();
+    Ok(ids
+        .iter()
+        .filter(|i| !found.contains(&i.to_string()))
+        .copied()
+        .collect())
+}
+
+/// Municipalities of an area given by id or slug; `None` when there is no such live area.
+pub async fn area_municipalities(
+    db: &impl ConnectionTrait,
+    key: &IdOrSlug,
+) -> StoreResult<Option<Vec<String>>> {
+    let q = Query::select()
+        .column(a("id"))
+        .from(a("areas"))
+        .cond_where(key_cond("areas", key))
+        .and_where(Expr::col(a("deleted_at")).is_null())
+        .to_owned();
+    let Some(row) = db.query_one(&q).await? else {
+        return Ok(None);
+    };
+    let id: String = row.try_get_by_index(0)?;
+    let q = Query::select()
+        .column(a("municipality"))
+        .from(a("area_municipalities"))
+        .and_where(Expr::col(a("area_id")).eq(id))
+        .to_owned();
+    Ok(Some(
+        db.query_all(&q)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+            .collect(),
+    ))
+}
