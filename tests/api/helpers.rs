@@ -262,6 +262,34 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates a published lab run by a fresh organisation, from a minimal body merged with `extra`.
+    pub async fn create_lab(&self, name: &str, lat: f64, lon: f64, extra: Value) -> Value {
+        let org = self.create_org(&format!("Ente di {name}"), json!({})).await;
+        let mut body = json!({
+            "name": name, "kind": "social_lab", "status": "published",
+            "address": {"municipality": "018110"}, "location": {"lat": lat, "lon": lon},
+            "operators": [{"organisation_id": org["id"], "role": "manager"}]
+        });
+        json_patch::merge(&mut body, &extra);
+        let res = self.post("/api/v1/labs", &body).await;
+        let status = res.status();
+        let v: Value = res.json().await.expect("json");
+        assert_eq!(status, 201, "create lab {name}: {v}");
+        v
+    }
+}
+
+/// Great-circle distance computed independently of the server (spherical law of haversines,
+/// mean Earth radius 6371.0088 km).
+pub fn haversine(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let r = 6371.0088_f64;
+    let (la1, la2) = (lat1.to_radians(), lat2.to_radians());
+    let a = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);
+    2.0 * r * a.sqrt().asin()
+}
+
 /// Reads a body as JSON, asserting the status first.
 pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
     let got = res.status().as_u16();

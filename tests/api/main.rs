@@ -2,6 +2,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod helpers;
+mod labs;
 mod migrations;
 mod openapi;
 mod operations;

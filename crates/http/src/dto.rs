@@ -238,3 +238,122 @@ pub fn blank(v: &Option<String>) -> Option<&str> {
 pub fn missing() -> FieldError {
     FieldError::new("required", "is required")
 }
+
+enum_schema!(
+    LabKindCode,
+    legami_domain::LabKind,
+    "What kind of place a lab is.",
+    "social_lab"
+);
+enum_schema!(
+    OperatorRoleCode,
+    legami_domain::OperatorRole,
+    "An organisation's role in running a lab.",
+    "manager"
+);
+enum_schema!(
+    WeekdayCode,
+    legami_domain::Weekday,
+    "Day of the week.",
+    "mon"
+);
+enum_schema!(
+    ProjectPhaseCode,
+    legami_domain::ProjectPhase,
+    "Where a project stands.",
+    "active"
+);
+enum_schema!(
+    PartnerRoleCode,
+    legami_domain::PartnerRole,
+    "An organisation's role in a project.",
+    "partner"
+);
+enum_schema!(
+    AreaKindCode,
+    legami_domain::AreaKind,
+    "What kind of territorial grouping an area is.",
+    "ambito"
+);
+enum_schema!(
+    IndicatorUnitCode,
+    legami_domain::IndicatorUnit,
+    "What an indicator counts.",
+    "people"
+);
+enum_schema!(
+    AggregationCode,
+    legami_domain::Aggregation,
+    "How observations combine: summed, the largest, or the latest period's.",
+    "sum"
+);
+enum_schema!(
+    MetricKindCode,
+    legami_domain::MetricKind,
+    "Whether an observation is a goal or a measured result.",
+    "actual"
+);
+enum_schema!(
+    MemberTypeCode,
+    legami_domain::MemberType,
+    "What a network member is.",
+    "organisation"
+);
+
+/// Parses a list of short strings (activities, objectives, actions).
+pub fn parse_lines(
+    raw: &[String],
+    at: &str,
+    max_items: usize,
+    max_len: usize,
+    errs: &mut FieldErrors,
+) -> Vec<String> {
+    if raw.len() > max_items {
+        errs.push(
+            at,
+            FieldError::new("length", format!("at most {max_items} entries")),
+        );
+        return Vec::new();
+    }
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            errs.check(&format!("{at}/{i}"), legami_domain::parse_name(s, max_len))
+        })
+        .collect()
+}
+
+/// Parses a record id given in a body.
+pub fn parse_id(raw: &str) -> Result<uuid::Uuid, FieldError> {
+    uuid::Uuid::try_parse(raw).map_err(|_| FieldError::new("format", "an id is a UUID"))
+}
+
+/// Parses theme codes of a body, each error at `/themes/i`.
+pub fn parse_themes(raw: &[String], errs: &mut FieldErrors) -> Vec<legami_domain::ThemeCode> {
+    let themes = raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            errs.check(&format!("/themes/{i}"), legami_domain::ThemeCode::parse(t))
+        })
+        .collect();
+    legami_domain::dedup_themes(themes)
+}
+
+/// Parses an optional free text.
+pub fn parse_opt_text(
+    raw: &Option<String>,
+    at: &str,
+    max: usize,
+    errs: &mut FieldErrors,
+) -> Option<String> {
+    blank(raw).and_then(|d| errs.check(at, legami_domain::parse_text(d, max)).flatten())
+}
+
+/// Parses the publication status (draft when absent).
+pub fn parse_status(raw: &Option<String>, errs: &mut FieldErrors) -> Option<legami_domain::Status> {
+    match blank(raw) {
+        Some(s) => errs.check("/status", legami_domain::Status::parse(s)),
+        None => Some(legami_domain::Status::Draft),
+    }
+}

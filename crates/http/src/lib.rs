@@ -63,6 +63,7 @@ impl Modify for SecurityAddon {
     tags(
         (name = "discovery", description = "The API root"),
         (name = "organisations", description = "Third-sector bodies, public bodies, companies, schools, informal groups"),
+        (name = "labs", description = "Laboratori Sociali, civic centres and community hubs"),
         (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
         (name = "themes", description = "The themes vocabulary"),
         (name = "operations", description = "Health checks"),
@@ -84,6 +85,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(organisations::update_organisation)
             .service(organisations::delete_organisation)
             .service(organisations::restore_organisation)
+            .service(labs::list_labs)
+            .service(labs::create_lab)
+            .service(labs::get_lab)
+            .service(labs::update_lab)
+            .service(labs::delete_lab)
+            .service(labs::restore_lab)
             .service(municipalities::list_municipalities)
             .service(municipalities::get_municipality)
             .service(themes::list_themes)

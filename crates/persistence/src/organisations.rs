@@ -40,6 +40,8 @@ pub struct OrganisationFilter {
     pub statuses: Vec<Status>,
     /// Changed at or after.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Municipalities of the chosen area(s), already resolved.
+    pub area_municipalities: Option<Vec<String>>,
 }
 
 fn corrupt(what: &str, e: FieldError) -> StoreError {
@@ -238,6 +240,9 @@ fn list_condition(f: &OrganisationFilter, vis: Visibility) -> Condition {
     }
     if let Some(since) = f.updated_since {
         c = c.add(Column::UpdatedAt.gte(since));
+    }
+    if let Some(ms) = &f.area_municipalities {
+        c = c.add(Column::Municipality.is_in(ms.iter().cloned()));
     }
     c
 }

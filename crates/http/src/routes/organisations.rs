@@ -6,14 +6,16 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, READ_ONLY, from_value, if_match_ok};
-use crate::listing::{CollectionSpec, ParamErrors, RawListArgs, parse_list_args, timestamp};
-use crate::respond::{self, Format, etag_for, schema_fields};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::{
+    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
+};
+use crate::respond::{self, Format, schema_fields};
+use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use legami_domain::{
     Address, FieldErrors, IdOrSlug, IstatCode, Organisation, OrganisationFields, OrganisationKind,
     ProvinceAbbr, RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility,
@@ -295,6 +297,9 @@ pub struct OrganisationQuery {
     /// Two-letter province abbreviation; repeatable.
     #[param(style = Form, explode, example = json!(["PV"]))]
     pub province: Option<Vec<String>>,
+    /// Area (slug or id): records in any of its municipalities; repeatable.
+    #[param(style = Form, explode, example = json!(["distretto-sociale-pavese"]))]
+    pub area: Option<Vec<String>>,
     /// Publication status; repeatable. Anonymous callers only ever see `published`.
     #[param(value_type = Option<Vec<StatusSchema>>, style = Form, explode)]
     pub status: Option<Vec<String>>,
@@ -319,16 +324,6 @@ pub struct OrganisationQuery {
     /// `json` (default), `csv` or `geojson`; overrides `Accept`.
     #[param(value_type = Option<String>, pattern = "^(json|csv|geojson)$")]
     pub format: Option<String>,
-}
-
-/// Query parameters of reads of one organisation.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct OneQuery {
-    /// Comma-separated field names to return (plus `id`).
-    #[param(example = "name,slug,location")]
-    pub fields: Option<String>,
 }
 
 /// Paths with an organisation id or slug.
@@ -399,42 +394,8 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
         provinces: errs.each("province", &q.province, ProvinceAbbr::parse),
         statuses: errs.each("status", &q.status, Status::parse),
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
+        area_municipalities: None,
     }
-}
-
-/// Checks that filter values that name reference data exist (unknown theme, ISTAT code,
-/// province: 422 naming the parameter).
-async fn check_filter_refs(state: &AppState, f: &OrganisationFilter) -> Result<(), ApiError> {
-    let mut errs = ParamErrors::default();
-    for t in legami_persistence::themes::unknown(&state.db, &f.themes).await? {
-        errs.add(
-            "theme",
-            legami_domain::FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
-        );
-    }
-    for m in &f.municipalities {
-        if !legami_persistence::municipalities::exists(&state.db, m).await? {
-            errs.add(
-                "municipality",
-                legami_domain::FieldError::new(
-                    "unknown",
-                    format!("no municipality has ISTAT code '{}'", m.as_str()),
-                ),
-            );
-        }
-    }
-    for p in &f.provinces {
-        if !legami_persistence::municipalities::province_exists(&state.db, p.as_str()).await? {
-            errs.add(
-                "province",
-                legami_domain::FieldError::new(
-                    "unknown",
-                    format!("unknown province '{}'", p.as_str()),
-                ),
-            );
-        }
-    }
-    errs.finish()
 }
 
 /// List organisations.
@@ -469,7 +430,7 @@ pub async fn list_organisations(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.0;
     let mut errs = ParamErrors::default();
-    let f = filter(&q, &mut errs);
+    let mut f = filter(&q, &mut errs);
     let known = schema_fields::<OrganisationDto>();
     let spec = CollectionSpec {
         name: "organisations",
@@ -487,70 +448,42 @@ pub async fn list_organisations(
         format: q.format.as_deref(),
     };
     let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
-    check_filter_refs(&state, &f).await?;
+    listing::check_refs(
+        &state.db,
+        &f.themes,
+        &f.municipalities,
+        &f.provinces,
+        &mut errs,
+    )
+    .await?;
+    f.area_municipalities = listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    errs.finish()?;
     let vis = caller.visibility();
-    if args.format == Format::Json {
-        let page = store::list(&state.db, &f, vis, &args.page).await?;
-        let data = page
-            .items
-            .iter()
-            .map(|o| {
-                serde_json::to_value(OrganisationDto::new(o, vis)).map(|v| args.fields.apply(v))
-            })
-            .collect::<Result<Vec<Value>, _>>()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let next = page.next.as_ref().map(|p| {
-            crate::cursor::encode(
-                &state.cursor_secret,
-                spec.name,
-                &args.page.sort.as_param(),
-                p,
-            )
-        });
-        return respond::page_json(&req, caller, data, args.page.limit, next, page.total);
-    }
-    let (etag, short) =
-        respond::export_tag(&req, caller, &store::fingerprint(&state.db, &f, vis).await?);
-    if let Some(not_modified) = short {
-        return Ok(not_modified);
-    }
     let db = state.db.clone();
-    let sort = args.page.sort;
-    let fields = args.fields.clone();
-    let fetch = move |after, limit| {
+    let filter = f.clone();
+    let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
-        let f = f.clone();
-        async move {
-            let page = legami_persistence::PageRequest {
-                limit,
-                after,
-                count: false,
-                sort,
-            };
-            store::list(&db, &f, vis, &page).await
-        }
+        let filter = filter.clone();
+        async move { store::list(&db, &filter, vis, &page).await }
     };
-    let max = args.paged.then_some(args.page.limit);
-    let batches = respond::pages(fetch, args.page.after.clone(), max, 500).map(move |b| {
-        b.map(|items| {
-            items
-                .iter()
-                .filter_map(|o| serde_json::to_value(OrganisationDto::new(o, vis)).ok())
-                .map(|v| fields.apply(v))
-                .collect::<Vec<Value>>()
-        })
-    });
-    Ok(match args.format {
-        Format::Csv => {
-            let columns: Vec<&'static str> = CSV_COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| args.fields.keeps(c.split('.').next().unwrap_or(c)))
-                .collect();
-            respond::csv_stream(caller, etag, columns, batches, "organisations")
-        }
-        _ => respond::geojson_stream(caller, etag, batches),
-    })
+    let to_value = move |o: &Organisation| {
+        serde_json::to_value(OrganisationDto::new(o, vis)).unwrap_or(Value::Null)
+    };
+    let listing = Listing {
+        req: &req,
+        secret: &state.cursor_secret,
+        caller,
+        args,
+        name: spec.name,
+        csv_columns: CSV_COLUMNS,
+    };
+    listing::serve(
+        listing,
+        fetch,
+        to_value,
+        store::fingerprint(&state.db, &f, vis),
+    )
+    .await
 }
 
 /// Get one organisation by id or slug.
@@ -558,7 +491,7 @@ pub async fn list_organisations(
 /// Drafts and archived records are `404` to callers who cannot read drafts.
 #[utoipa::path(
     tag = "organisations",
-    params(OrganisationPath, OneQuery),
+    params(OrganisationPath, writes::OneQuery),
     responses(
         (status = 200, description = "The organisation", body = OrganisationDto,
             headers(("ETag" = String, description = "Strong entity tag; send it back in If-Match to change the record"))),
@@ -573,7 +506,7 @@ pub async fn get_organisation(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<OrganisationPath>,
-    q: Qs<OneQuery>,
+    q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields =
         respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<OrganisationDto>())?;
@@ -615,12 +548,12 @@ pub async fn create_organisation(
     let fields = input.parse()?;
     let o = store::create(&state.db, fields).await?;
     let dto = OrganisationDto::new(&o, caller.visibility());
-    let mut res = respond::json(&req, caller, StatusCode::CREATED, &dto)?;
-    let location = format!("/api/v1/organisations/{}", o.meta.id);
-    if let Ok(v) = header::HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    writes::created(
+        &req,
+        caller,
+        &dto,
+        &format!("/api/v1/organisations/{}", o.meta.id),
+    )
 }
 
 /// Change an organisation with a JSON merge patch (RFC 7396).
@@ -658,28 +591,9 @@ pub async fn update_organisation(
     caller.may_write()?;
     let vis = caller.visibility();
     let current = store::find(&state.db, &key(&path.id)?, vis).await?;
-    if !if_match_ok(&req, &etag_for(&OrganisationDto::new(&current, vis))?) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let patch = body.0;
-    if let Some(obj) = patch.as_object() {
-        for ro in READ_ONLY {
-            if obj.contains_key(*ro) {
-                return Err(ApiError::BadRequest {
-                    detail: format!("'{ro}' is set by the server and cannot be written"),
-                    errors: vec![crate::error::ProblemField {
-                        field: format!("/{ro}"),
-                        code: "read_only".into(),
-                        message: format!("'{ro}' is read-only"),
-                    }],
-                });
-            }
-        }
-    }
-    let mut merged = serde_json::to_value(OrganisationInput::from_stored(&current))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    json_patch::merge(&mut merged, &patch);
-    let input: OrganisationInput = from_value(merged)?;
+    writes::check_if_match(&req, &OrganisationDto::new(&current, vis))?;
+    let input: OrganisationInput =
+        writes::merge(&OrganisationInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
     let o = store::update(&state.db, current.meta.id, current.meta.version, fields).await?;
     respond::json(&req, caller, StatusCode::OK, &OrganisationDto::new(&o, vis))
@@ -710,9 +624,7 @@ pub async fn delete_organisation(
     caller.may_write()?;
     let vis = caller.visibility();
     let current = store::find(&state.db, &key(&path.id)?, vis).await?;
-    if !if_match_ok(&req, &etag_for(&OrganisationDto::new(&current, vis))?) {
-        return Err(ApiError::PreconditionFailed);
-    }
+    writes::check_if_match(&req, &OrganisationDto::new(&current, vis))?;
     store::delete(&state.db, current.meta.id, current.meta.version).await?;
     Ok(HttpResponse::NoContent().finish())
 }
