@@ -10,3 +10,4 @@ mod organisations;
 mod pagination;
 mod protocol;
 mod reference;
+mod territory;

@@ -64,6 +64,8 @@ impl Modify for SecurityAddon {
         (name = "discovery", description = "The API root"),
         (name = "organisations", description = "Third-sector bodies, public bodies, companies, schools, informal groups"),
         (name = "labs", description = "Laboratori Sociali, civic centres and community hubs"),
+        (name = "networks", description = "Standing networks of organisations and labs"),
+        (name = "metrics", description = "Indicators and participation metrics"),
         (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
         (name = "themes", description = "The themes vocabulary"),
         (name = "operations", description = "Health checks"),
@@ -91,6 +93,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(labs::update_lab)
             .service(labs::delete_lab)
             .service(labs::restore_lab)
+            .service(networks::list_networks)
+            .service(networks::create_network)
+            .service(networks::get_network)
+            .service(networks::update_network)
+            .service(networks::delete_network)
+            .service(networks::restore_network)
+            .service(areas::list_areas)
+            .service(areas::create_area)
+            .service(areas::get_area)
+            .service(areas::update_area)
+            .service(areas::delete_area)
+            .service(areas::restore_area)
+            .service(indicators::list_indicators)
+            .service(indicators::create_indicator)
+            .service(indicators::get_indicator)
             .service(municipalities::list_municipalities)
             .service(municipalities::get_municipality)
             .service(themes::list_themes)

@@ -3,12 +3,15 @@
 //! Entities are private; every public function takes `&impl ConnectionTrait` (a pool or a
 //! transaction) and speaks domain types. Writes append to the change log in the same transaction.
 
+pub mod areas;
 mod changes;
 mod entities;
 pub mod error;
 pub mod geo;
+pub mod indicators;
 pub mod labs;
 pub mod municipalities;
+pub mod networks;
 pub mod organisations;
 pub mod pagination;
 pub mod records;

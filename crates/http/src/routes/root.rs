@@ -28,7 +28,15 @@ pub struct DiscoveryDto {
 }
 
 /// The collections the root links to.
-pub const COLLECTIONS: &[&str] = &["organisations", "labs", "municipalities", "themes"];
+pub const COLLECTIONS: &[&str] = &[
+    "organisations",
+    "labs",
+    "networks",
+    "areas",
+    "indicators",
+    "municipalities",
+    "themes",
+];
 
 /// Discovery root: API version and links to every collection, the OpenAPI document and the docs.
 #[utoipa::path(

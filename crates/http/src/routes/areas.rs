@@ -1,0 +1,439 @@
+//! `/areas`: named groups of municipalities (ambiti territoriali, distretti sociali, ATS).
+//! Admin-managed; the `area` filter of every collection with a municipality uses them.
+
+use crate::caller::Caller;
+use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::{self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args};
+use crate::respond::{self, Format, schema_fields};
+use crate::routes::writes;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use legami_domain::{
+    Area, AreaFields, AreaKind, FieldErrors, IdOrSlug, IstatCode, Slug, Status, parse_name,
+};
+use legami_persistence::areas::{self as store, AreaFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// An area as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2d", "slug": "ambito-di-lecco", "name": "Ambito di Lecco",
+    "kind": "ambito", "description": null, "municipalities": ["097042"], "status": "published",
+    "version": 1, "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z"
+}))]
+pub struct AreaDto {
+    /// UUID v7.
+    pub id: Uuid,
+    /// Unique, URL-safe; usable in place of the id.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    #[schema(value_type = AreaKindCode)]
+    pub kind: AreaKind,
+    /// Free text.
+    pub description: Option<String>,
+    /// ISTAT codes of its municipalities.
+    pub municipalities: Vec<String>,
+    /// Publication status.
+    #[schema(value_type = StatusSchema)]
+    pub status: Status,
+    /// +1 on each change.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Area> for AreaDto {
+    fn from(a: &Area) -> Self {
+        Self {
+            id: a.meta.id,
+            slug: a.meta.slug.as_str().to_owned(),
+            name: a.fields.name.clone(),
+            kind: a.fields.kind,
+            description: a.fields.description.clone(),
+            municipalities: a
+                .fields
+                .municipalities
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            status: a.meta.status,
+            version: a.meta.version,
+            created_at: a.meta.created_at,
+            updated_at: a.meta.updated_at,
+        }
+    }
+}
+
+/// What an admin writes to create an area (and, as a merge patch, to change one).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ambito di Lecco", "kind": "ambito", "municipalities": ["097042"]}))]
+pub struct AreaInput {
+    /// Wanted slug; derived from the name when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Name.
+    #[schema(min_length = 1, max_length = 300)]
+    pub name: String,
+    /// Kind; `other` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<AreaKindCode>)]
+    pub kind: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// ISTAT codes (at least one, each existing).
+    #[schema(min_items = 1)]
+    pub municipalities: Vec<String>,
+    /// Publication status; `published` when absent (areas are reference data).
+    #[serde(default)]
+    #[schema(value_type = Option<StatusSchema>)]
+    pub status: Option<String>,
+}
+
+impl AreaInput {
+    fn from_stored(a: &Area) -> Self {
+        let d = AreaDto::from(a);
+        Self {
+            slug: Some(d.slug),
+            name: d.name,
+            kind: Some(d.kind.as_str().to_owned()),
+            description: d.description,
+            municipalities: d.municipalities,
+            status: Some(d.status.as_str().to_owned()),
+        }
+    }
+
+    fn parse(&self) -> Result<AreaFields, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);
+        let name = e.check("/name", parse_name(&self.name, 300));
+        let kind = match blank(&self.kind) {
+            Some(k) => e.check("/kind", AreaKind::parse(k)),
+            None => Some(AreaKind::Other),
+        };
+        let description = parse_opt_text(&self.description, "/description", 10_000, &mut e);
+        if self.municipalities.is_empty() {
+            e.push(
+                "/municipalities",
+                legami_domain::FieldError::new("required", "at least one municipality"),
+            );
+        }
+        let mut municipalities: Vec<IstatCode> = self
+            .municipalities
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| e.check(&format!("/municipalities/{i}"), IstatCode::parse(m)))
+            .collect();
+        municipalities.sort();
+        municipalities.dedup();
+        let status = match blank(&self.status) {
+            Some(s) => e.check("/status", Status::parse(s)),
+            None => Some(Status::Published),
+        };
+        match (name, kind, status) {
+            (Some(name), Some(kind), Some(status)) if e.is_empty() => Ok(AreaFields {
+                slug,
+                name,
+                kind,
+                description,
+                municipalities,
+                status,
+            }),
+            _ => {
+                if e.is_empty() {
+                    e.push("/", missing());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Query parameters of `GET /areas`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AreaQuery {
+    /// Kind; repeatable.
+    #[param(value_type = Option<Vec<AreaKindCode>>, style = Form, explode)]
+    pub kind: Option<Vec<String>>,
+    /// Areas that contain this municipality (ISTAT code); repeatable.
+    #[param(style = Form, explode, example = json!(["097042"]))]
+    pub municipality: Option<Vec<String>>,
+    /// Publication status; repeatable.
+    #[param(value_type = Option<Vec<StatusSchema>>, style = Form, explode)]
+    pub status: Option<Vec<String>>,
+    /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Opaque cursor.
+    pub cursor: Option<String>,
+    /// `name` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
+    pub sort: Option<String>,
+    /// `false` omits `page.total`.
+    #[param(value_type = Option<bool>)]
+    pub count: Option<String>,
+    /// Comma-separated field names.
+    pub fields: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Paths with an area id or slug.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AreaPath {
+    /// Id (UUID) or slug.
+    pub id: String,
+}
+
+/// A page of areas.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [], "page": {"limit": 20, "next_cursor": null, "total": 0}}))]
+pub struct AreaList {
+    /// The areas.
+    pub data: Vec<AreaDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "slug",
+    "name",
+    "kind",
+    "description",
+    "municipalities",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
+    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// List areas.
+#[utoipa::path(
+    tag = "territory",
+    params(AreaQuery),
+    responses(
+        (status = 200, description = "A page of areas", body = AreaList, content((AreaList = "application/json"), (String = "text/csv"))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/areas")]
+pub async fn list_areas(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: Qs<AreaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let mut errs = ParamErrors::default();
+    let f = AreaFilter {
+        kinds: errs.each("kind", &q.kind, AreaKind::parse),
+        municipalities: errs.each("municipality", &q.municipality, IstatCode::parse),
+        statuses: errs.each("status", &q.status, Status::parse),
+    };
+    let known = schema_fields::<AreaDto>();
+    let spec = CollectionSpec {
+        name: "areas",
+        sorts: store::SORTS,
+        default_sort: "name",
+        fields: &known,
+        formats: &[Format::Json, Format::Csv],
+    };
+    let raw = RawListArgs {
+        limit: q.limit.as_deref(),
+        cursor: q.cursor.as_deref(),
+        sort: q.sort.as_deref(),
+        count: q.count.as_deref(),
+        fields: q.fields.as_deref(),
+        format: q.format.as_deref(),
+    };
+    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let vis = caller.visibility();
+    let db = state.db.clone();
+    let filter = f.clone();
+    let fetch = move |page: legami_persistence::PageRequest| {
+        let db = db.clone();
+        let filter = filter.clone();
+        async move { store::list(&db, &filter, vis, &page).await }
+    };
+    let to_value = |a: &Area| serde_json::to_value(AreaDto::from(a)).unwrap_or(Value::Null);
+    let listing = Listing {
+        req: &req,
+        secret: &state.cursor_secret,
+        caller,
+        args,
+        name: spec.name,
+        csv_columns: CSV_COLUMNS,
+    };
+    listing::serve(
+        listing,
+        fetch,
+        to_value,
+        store::fingerprint(&state.db, &f, vis),
+    )
+    .await
+}
+
+/// Get one area by id or slug.
+#[utoipa::path(
+    tag = "territory",
+    params(AreaPath, writes::OneQuery),
+    responses(
+        (status = 200, description = "The area", body = AreaDto),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/areas/{id}")]
+pub async fn get_area(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<AreaPath>,
+    q: Qs<writes::OneQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<AreaDto>())?;
+    let a = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let v =
+        serde_json::to_value(AreaDto::from(&a)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+}
+
+/// Create an area (admin).
+#[utoipa::path(
+    tag = "territory",
+    request_body(content = AreaInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = AreaDto),
+        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/areas")]
+pub async fn create_area(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let input: AreaInput = from_value(body.0)?;
+    let a = store::create(&state.db, input.parse()?).await?;
+    writes::created(
+        &req,
+        caller,
+        &AreaDto::from(&a),
+        &format!("/api/v1/areas/{}", a.meta.id),
+    )
+}
+
+/// Change an area with a JSON merge patch (admin).
+#[utoipa::path(
+    tag = "territory",
+    params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `AreaInput`"),
+    responses(
+        (status = 200, description = "Changed", body = AreaDto),
+        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/areas/{id}")]
+pub async fn update_area(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<AreaPath>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    writes::check_if_match(&req, &AreaDto::from(&current))?;
+    let input: AreaInput = writes::merge(&AreaInput::from_stored(&current), body.0)?;
+    let a = store::update(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        input.parse()?,
+    )
+    .await?;
+    respond::json(&req, caller, StatusCode::OK, &AreaDto::from(&a))
+}
+
+/// Delete an area (soft, admin).
+#[utoipa::path(
+    tag = "territory",
+    params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/areas/{id}")]
+pub async fn delete_area(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<AreaPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    writes::check_if_match(&req, &AreaDto::from(&current))?;
+    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted area (admin).
+#[utoipa::path(
+    tag = "territory",
+    params(AreaPath),
+    responses(
+        (status = 200, description = "Restored", body = AreaDto),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/areas/{id}/restore")]
+pub async fn restore_area(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<AreaPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let a = store::restore(&state.db, &key(&path.id)?).await?;
+    respond::json(&req, caller, StatusCode::OK, &AreaDto::from(&a))
+}

@@ -1,0 +1,204 @@
+//! `/indicators`: the catalogue of participation metrics.
+
+use crate::caller::Caller;
+use crate::dto::{AggregationCode, IndicatorUnitCode};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonObject, from_value};
+use crate::respond;
+use crate::routes::themes::LabelDto;
+use crate::routes::writes;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use legami_domain::{
+    Aggregation, FieldErrors, Indicator, IndicatorUnit, ThemeCode, parse_name, parse_text,
+};
+use legami_persistence::indicators as store;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An indicator.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "code": "families_supported", "name": {"it": "Nuclei familiari sostenuti", "en": "Families supported"},
+    "description": null, "unit": "households", "aggregation": "sum", "created_at": "2026-11-22T09:30:00Z"
+}))]
+pub struct IndicatorDto {
+    /// Code used in metrics.
+    pub code: String,
+    /// Labels.
+    pub name: LabelDto,
+    /// What it measures.
+    pub description: Option<String>,
+    /// Unit.
+    #[schema(value_type = IndicatorUnitCode)]
+    pub unit: IndicatorUnit,
+    /// How observations combine in summaries: `sum` adds them, `max` takes the largest, `last`
+    /// takes the latest period's.
+    #[schema(value_type = AggregationCode)]
+    pub aggregation: Aggregation,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Indicator> for IndicatorDto {
+    fn from(i: &Indicator) -> Self {
+        Self {
+            code: i.code.as_str().to_owned(),
+            name: LabelDto {
+                it: i.name_it.clone(),
+                en: i.name_en.clone(),
+            },
+            description: i.description.clone(),
+            unit: i.unit,
+            aggregation: i.aggregation,
+            created_at: i.created_at,
+        }
+    }
+}
+
+/// What an admin sends to add an indicator.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "meals_served", "name": {"it": "Pasti distribuiti", "en": "Meals served"}, "unit": "count", "aggregation": "sum"}))]
+pub struct IndicatorInput {
+    /// New code: `snake_case`, 2-50 characters.
+    #[schema(pattern = "^[a-z][a-z0-9_]{1,49}$")]
+    pub code: String,
+    /// Labels.
+    pub name: LabelDto,
+    /// What it measures.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Unit.
+    #[schema(value_type = IndicatorUnitCode)]
+    pub unit: String,
+    /// Aggregation.
+    #[schema(value_type = AggregationCode)]
+    pub aggregation: String,
+}
+
+/// The whole catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [{"code": "volunteers", "name": {"it": "Volontari", "en": "Volunteers"}, "description": null, "unit": "people", "aggregation": "max", "created_at": "2026-11-22T09:30:00Z"}]}))]
+pub struct IndicatorList {
+    /// Every indicator, by code (the catalogue is small and not paginated).
+    pub data: Vec<IndicatorDto>,
+}
+
+/// Path of one indicator.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IndicatorPath {
+    /// Indicator code.
+    #[param(example = "families_supported")]
+    pub code: String,
+}
+
+/// List the indicators (the whole catalogue, by code).
+#[utoipa::path(tag = "metrics", responses((status = 200, description = "The catalogue", body = IndicatorList), (status = 304, description = "Not modified")))]
+#[get("/indicators")]
+pub async fn list_indicators(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let all = store::list(&state.db).await?;
+    respond::json(
+        &req,
+        caller,
+        StatusCode::OK,
+        &IndicatorList {
+            data: all.iter().map(IndicatorDto::from).collect(),
+        },
+    )
+}
+
+/// Get one indicator.
+#[utoipa::path(
+    tag = "metrics",
+    params(IndicatorPath),
+    responses(
+        (status = 200, description = "The indicator", body = IndicatorDto),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such indicator", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/indicators/{code}")]
+pub async fn get_indicator(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<IndicatorPath>,
+) -> Result<HttpResponse, ApiError> {
+    let code = ThemeCode::parse(&path.code).map_err(|_| ApiError::NotFound)?;
+    respond::json(
+        &req,
+        caller,
+        StatusCode::OK,
+        &IndicatorDto::from(&store::get(&state.db, &code).await?),
+    )
+}
+
+/// Add an indicator (admin).
+#[utoipa::path(
+    tag = "metrics",
+    request_body(content = IndicatorInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added", body = IndicatorDto),
+        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/indicators")]
+pub async fn create_indicator(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let input: IndicatorInput = from_value(body.0)?;
+    let mut e = FieldErrors::new();
+    let code = e.check("/code", ThemeCode::parse(&input.code));
+    let it = e.check("/name/it", parse_name(&input.name.it, 100));
+    let en = e.check("/name/en", parse_name(&input.name.en, 100));
+    let unit = e.check("/unit", IndicatorUnit::parse(&input.unit));
+    let aggregation = e.check("/aggregation", Aggregation::parse(&input.aggregation));
+    let description = match input.description.as_deref() {
+        Some(d) => e.check("/description", parse_text(d, 2000)).flatten(),
+        None => None,
+    };
+    let (Some(code), Some(name_it), Some(name_en), Some(unit), Some(aggregation)) =
+        (code, it, en, unit, aggregation)
+    else {
+        return Err(e.into());
+    };
+    if !e.is_empty() {
+        return Err(e.into());
+    }
+    let i = store::create(
+        &state.db,
+        &Indicator {
+            code,
+            name_it,
+            name_en,
+            description,
+            unit,
+            aggregation,
+            created_at: Utc::now(),
+        },
+    )
+    .await?;
+    writes::created(
+        &req,
+        caller,
+        &IndicatorDto::from(&i),
+        &format!("/api/v1/indicators/{}", i.code.as_str()),
+    )
+}

@@ -1,0 +1,510 @@
+//! `/networks`: standing networks such as the Rete dei Laboratori Sociali.
+
+use crate::caller::Caller;
+use crate::dto::{
+    StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
+};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::{
+    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
+};
+use crate::respond::{self, Format, schema_fields};
+use crate::routes::writes;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use legami_domain::{
+    FieldError, FieldErrors, IdOrSlug, Member, MemberType, Network, NetworkFields, Slug, Status,
+    parse_date, parse_name,
+};
+use legami_persistence::networks::{self as store, NetworkFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A member: an organisation or a lab (exactly one of the two ids).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"organisation_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "lab_id": null, "joined": "2019-01-01"}))]
+pub struct MemberDto {
+    /// Member organisation.
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub organisation_id: Option<String>,
+    /// Member lab.
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub lab_id: Option<String>,
+    /// When it joined.
+    #[serde(default)]
+    #[schema(format = "date")]
+    pub joined: Option<String>,
+}
+
+/// A network as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2e", "slug": "tavolo-per-la-giustizia-riparativa",
+    "name": "Tavolo per la Giustizia Riparativa", "description": null, "since": 2012,
+    "coordinator_id": null, "members": [], "status": "published", "version": 1,
+    "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z"
+}))]
+pub struct NetworkDto {
+    /// UUID v7.
+    pub id: Uuid,
+    /// Unique, URL-safe; usable in place of the id.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Year it started.
+    pub since: Option<i32>,
+    /// Coordinating organisation.
+    pub coordinator_id: Option<Uuid>,
+    /// Members.
+    pub members: Vec<MemberDto>,
+    /// Publication status.
+    #[schema(value_type = StatusSchema)]
+    pub status: Status,
+    /// +1 on each change.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn member_dto(m: &Member) -> MemberDto {
+    let id = Some(m.id.to_string());
+    MemberDto {
+        organisation_id: if m.member_type == MemberType::Organisation {
+            id.clone()
+        } else {
+            None
+        },
+        lab_id: if m.member_type == MemberType::Lab {
+            id
+        } else {
+            None
+        },
+        joined: m.joined.map(|d| d.format("%Y-%m-%d").to_string()),
+    }
+}
+
+impl From<&Network> for NetworkDto {
+    fn from(n: &Network) -> Self {
+        Self {
+            id: n.meta.id,
+            slug: n.meta.slug.as_str().to_owned(),
+            name: n.fields.name.clone(),
+            description: n.fields.description.clone(),
+            since: n.fields.since,
+            coordinator_id: n.fields.coordinator_id,
+            members: n.fields.members.iter().map(member_dto).collect(),
+            status: n.meta.status,
+            version: n.meta.version,
+            created_at: n.meta.created_at,
+            updated_at: n.meta.updated_at,
+        }
+    }
+}
+
+/// What a client writes to create a network (and, as a merge patch, to change one).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Tavolo per la Giustizia Riparativa", "since": 2012, "members": []}))]
+pub struct NetworkInput {
+    /// Wanted slug; derived from the name when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Name.
+    #[schema(min_length = 1, max_length = 300)]
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Year it started (1800-2100).
+    #[serde(default)]
+    #[schema(minimum = 1800, maximum = 2100)]
+    pub since: Option<i64>,
+    /// Coordinating organisation.
+    #[serde(default)]
+    #[schema(format = "uuid")]
+    pub coordinator_id: Option<String>,
+    /// Members.
+    #[serde(default)]
+    pub members: Vec<MemberDto>,
+    /// Publication status; `draft` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<StatusSchema>)]
+    pub status: Option<String>,
+}
+
+impl NetworkInput {
+    fn from_stored(n: &Network) -> Self {
+        let d = NetworkDto::from(n);
+        Self {
+            slug: Some(d.slug),
+            name: d.name,
+            description: d.description,
+            since: d.since.map(i64::from),
+            coordinator_id: d.coordinator_id.map(|c| c.to_string()),
+            members: d.members,
+            status: Some(d.status.as_str().to_owned()),
+        }
+    }
+
+    fn parse(&self) -> Result<NetworkFields, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);
+        let name = e.check("/name", parse_name(&self.name, 300));
+        let description = parse_opt_text(&self.description, "/description", 10_000, &mut e);
+        let since = match self.since {
+            Some(y) if (1800..=2100).contains(&y) => i32::try_from(y).ok(),
+            Some(_) => {
+                e.push(
+                    "/since",
+                    FieldError::new("range", "a year between 1800 and 2100"),
+                );
+                None
+            }
+            None => None,
+        };
+        let coordinator_id = e.check_opt("/coordinator_id", blank(&self.coordinator_id), parse_id);
+        let mut members = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let at = format!("/members/{i}");
+            let joined: Option<NaiveDate> =
+                e.check_opt(&format!("{at}/joined"), blank(&m.joined), parse_date);
+            let target = match (blank(&m.organisation_id), blank(&m.lab_id)) {
+                (Some(o), None) => e
+                    .check(&format!("{at}/organisation_id"), parse_id(o))
+                    .map(|id| (MemberType::Organisation, id)),
+                (None, Some(l)) => e
+                    .check(&format!("{at}/lab_id"), parse_id(l))
+                    .map(|id| (MemberType::Lab, id)),
+                _ => {
+                    e.push(
+                        &at,
+                        FieldError::new("one_of", "give exactly one of organisation_id and lab_id"),
+                    );
+                    None
+                }
+            };
+            if let Some((member_type, id)) = target {
+                if !seen.insert(id) {
+                    e.push(
+                        &at,
+                        FieldError::new("duplicate", "each member appears once"),
+                    );
+                }
+                members.push(Member {
+                    member_type,
+                    id,
+                    joined,
+                });
+            }
+        }
+        let status = parse_status(&self.status, &mut e);
+        match (name, status) {
+            (Some(name), Some(status)) if e.is_empty() => Ok(NetworkFields {
+                slug,
+                name,
+                description,
+                since,
+                coordinator_id,
+                members,
+                status,
+            }),
+            _ => {
+                if e.is_empty() {
+                    e.push("/", missing());
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Query parameters of `GET /networks`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NetworkQuery {
+    /// Networks with this organisation or lab (id) as member or coordinator; repeatable.
+    #[param(style = Form, explode)]
+    pub member: Option<Vec<String>>,
+    /// Publication status; repeatable.
+    #[param(value_type = Option<Vec<StatusSchema>>, style = Form, explode)]
+    pub status: Option<Vec<String>>,
+    /// Only records changed at or after this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub updated_since: Option<String>,
+    /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Opaque cursor.
+    pub cursor: Option<String>,
+    /// `name` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
+    pub sort: Option<String>,
+    /// `false` omits `page.total`.
+    #[param(value_type = Option<bool>)]
+    pub count: Option<String>,
+    /// Comma-separated field names.
+    pub fields: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Paths with a network id or slug.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct NetworkPath {
+    /// Id (UUID) or slug.
+    pub id: String,
+}
+
+/// A page of networks.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [], "page": {"limit": 20, "next_cursor": null, "total": 0}}))]
+pub struct NetworkList {
+    /// The networks.
+    pub data: Vec<NetworkDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "slug",
+    "name",
+    "description",
+    "since",
+    "coordinator_id",
+    "members",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
+    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+/// List networks.
+#[utoipa::path(
+    tag = "networks",
+    params(NetworkQuery),
+    responses(
+        (status = 200, description = "A page of networks", body = NetworkList, content((NetworkList = "application/json"), (String = "text/csv"))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/networks")]
+pub async fn list_networks(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: Qs<NetworkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let mut errs = ParamErrors::default();
+    let f = NetworkFilter {
+        members: errs.each("member", &q.member, parse_id),
+        statuses: errs.each("status", &q.status, Status::parse),
+        updated_since: errs.one("updated_since", &q.updated_since, timestamp),
+    };
+    let known = schema_fields::<NetworkDto>();
+    let spec = CollectionSpec {
+        name: "networks",
+        sorts: store::SORTS,
+        default_sort: "name",
+        fields: &known,
+        formats: &[Format::Json, Format::Csv],
+    };
+    let raw = RawListArgs {
+        limit: q.limit.as_deref(),
+        cursor: q.cursor.as_deref(),
+        sort: q.sort.as_deref(),
+        count: q.count.as_deref(),
+        fields: q.fields.as_deref(),
+        format: q.format.as_deref(),
+    };
+    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let vis = caller.visibility();
+    let db = state.db.clone();
+    let filter = f.clone();
+    let fetch = move |page: legami_persistence::PageRequest| {
+        let db = db.clone();
+        let filter = filter.clone();
+        async move { store::list(&db, &filter, vis, &page).await }
+    };
+    let to_value = |n: &Network| serde_json::to_value(NetworkDto::from(n)).unwrap_or(Value::Null);
+    let listing = Listing {
+        req: &req,
+        secret: &state.cursor_secret,
+        caller,
+        args,
+        name: spec.name,
+        csv_columns: CSV_COLUMNS,
+    };
+    listing::serve(
+        listing,
+        fetch,
+        to_value,
+        store::fingerprint(&state.db, &f, vis),
+    )
+    .await
+}
+
+/// Get one network by id or slug.
+#[utoipa::path(
+    tag = "networks",
+    params(NetworkPath, writes::OneQuery),
+    responses(
+        (status = 200, description = "The network", body = NetworkDto),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/networks/{id}")]
+pub async fn get_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<NetworkPath>,
+    q: Qs<writes::OneQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
+    let n = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let v = serde_json::to_value(NetworkDto::from(&n))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+}
+
+/// Create a network.
+#[utoipa::path(
+    tag = "networks",
+    request_body(content = NetworkInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = NetworkDto),
+        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/networks")]
+pub async fn create_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let input: NetworkInput = from_value(body.0)?;
+    let n = store::create(&state.db, input.parse()?).await?;
+    writes::created(
+        &req,
+        caller,
+        &NetworkDto::from(&n),
+        &format!("/api/v1/networks/{}", n.meta.id),
+    )
+}
+
+/// Change a network with a JSON merge patch.
+#[utoipa::path(
+    tag = "networks",
+    params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `NetworkInput`"),
+    responses(
+        (status = 200, description = "Changed", body = NetworkDto),
+        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/networks/{id}")]
+pub async fn update_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<NetworkPath>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    writes::check_if_match(&req, &NetworkDto::from(&current))?;
+    let input: NetworkInput = writes::merge(&NetworkInput::from_stored(&current), body.0)?;
+    let n = store::update(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        input.parse()?,
+    )
+    .await?;
+    respond::json(&req, caller, StatusCode::OK, &NetworkDto::from(&n))
+}
+
+/// Delete a network (soft).
+#[utoipa::path(
+    tag = "networks",
+    params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/networks/{id}")]
+pub async fn delete_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<NetworkPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    writes::check_if_match(&req, &NetworkDto::from(&current))?;
+    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted network (admin).
+#[utoipa::path(
+    tag = "networks",
+    params(NetworkPath),
+    responses(
+        (status = 200, description = "Restored", body = NetworkDto),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/networks/{id}/restore")]
+pub async fn restore_network(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<NetworkPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let n = store::restore(&state.db, &key(&path.id)?).await?;
+    respond::json(&req, caller, StatusCode::OK, &NetworkDto::from(&n))
+}
