@@ -8,6 +8,7 @@ mod openapi;
 mod operations;
 mod organisations;
 mod pagination;
+mod projects;
 mod protocol;
 mod reference;
 mod territory;

@@ -194,3 +194,23 @@ pub fn if_match_ok(req: &HttpRequest, current: &str) -> bool {
         Some(tags) => tags.iter().any(|t| t == "*" || t == current),
     }
 }
+
+/// A JSON request body of any shape (object or array), with the same checks as [`JsonObject`].
+#[derive(Debug)]
+pub struct JsonAny(pub serde_json::Value);
+
+impl FromRequest for JsonAny {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&req, &mut payload).await?;
+            serde_json::from_slice(&body)
+                .map(Self)
+                .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+        })
+    }
+}

@@ -64,6 +64,7 @@ impl Modify for SecurityAddon {
         (name = "discovery", description = "The API root"),
         (name = "organisations", description = "Third-sector bodies, public bodies, companies, schools, informal groups"),
         (name = "labs", description = "Laboratori Sociali, civic centres and community hubs"),
+        (name = "projects", description = "Projects with partners, funding, labs and results"),
         (name = "networks", description = "Standing networks of organisations and labs"),
         (name = "metrics", description = "Indicators and participation metrics"),
         (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
@@ -93,6 +94,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(labs::update_lab)
             .service(labs::delete_lab)
             .service(labs::restore_lab)
+            .service(projects::list_projects)
+            .service(projects::create_project)
+            .service(projects::get_project)
+            .service(projects::update_project)
+            .service(projects::delete_project)
+            .service(projects::restore_project)
+            .service(metrics::create_metrics)
+            .service(metrics::metrics_summary)
+            .service(metrics::list_metrics)
             .service(networks::list_networks)
             .service(networks::create_network)
             .service(networks::get_network)

@@ -10,10 +10,12 @@ pub mod error;
 pub mod geo;
 pub mod indicators;
 pub mod labs;
+pub mod metrics;
 pub mod municipalities;
 pub mod networks;
 pub mod organisations;
 pub mod pagination;
+pub mod projects;
 pub mod records;
 pub mod themes;
 

@@ -496,7 +496,24 @@ pub async fn delete<C>(db: &C, id: Uuid, expected_version: i64) -> StoreResult<(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    crate::records::soft_delete(db, "organisations", ENTITY, id, expected_version).await
+    let txn = db.begin().await?;
+    let led = crate::projects::led_live(&txn, id).await?;
+    if !led.is_empty() {
+        let names: Vec<String> = led
+            .iter()
+            .map(|(slug, title)| format!("{title} ({slug})"))
+            .collect();
+        return Err(StoreError::Conflict {
+            field: None,
+            message: format!(
+                "this organisation leads live projects; change their lead first: {}",
+                names.join(", ")
+            ),
+        });
+    }
+    crate::records::soft_delete(&txn, "organisations", ENTITY, id, expected_version).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Brings a deleted organisation back (admin). Restoring a live one changes nothing.

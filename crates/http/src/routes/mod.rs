@@ -3,9 +3,11 @@
 pub mod areas;
 pub mod indicators;
 pub mod labs;
+pub mod metrics;
 pub mod municipalities;
 pub mod networks;
 pub mod organisations;
+pub mod projects;
 pub mod root;
 pub mod themes;
 pub mod writes;

@@ -31,6 +31,8 @@ pub struct DiscoveryDto {
 pub const COLLECTIONS: &[&str] = &[
     "organisations",
     "labs",
+    "projects",
+    "metrics",
     "networks",
     "areas",
     "indicators",

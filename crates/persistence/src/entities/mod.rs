@@ -8,4 +8,5 @@ pub mod municipalities;
 pub mod networks;
 pub mod organisation_themes;
 pub mod organisations;
+pub mod projects;
 pub mod themes;

@@ -1,0 +1,742 @@
+//! `/projects`: projects with their partners, funding, labs, territory and results.
+
+use crate::caller::Caller;
+use crate::dto::{
+    PartnerRoleCode, ProjectPhaseCode, StatusCode as StatusSchema, blank, missing, parse_id,
+    parse_lines, parse_opt_text, parse_status, parse_themes,
+};
+use crate::error::{ApiError, Problem};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::{
+    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
+};
+use crate::respond::{self, Format, schema_fields};
+use crate::routes::writes;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use legami_domain::{
+    Amount, FieldErrors, Funding, IdOrSlug, IstatCode, Partner, PartnerRole, Project,
+    ProjectFields, ProjectPhase, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, WebUrl,
+    parse_date, parse_name,
+};
+use legami_persistence::metrics::{GroupBy, MetricFilter};
+use legami_persistence::projects::{self as store, ProjectFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// An organisation's part in a project.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"organisation_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "role": "funder"}))]
+pub struct PartnerDto {
+    /// Organisation id.
+    #[schema(format = "uuid")]
+    pub organisation_id: String,
+    /// Role.
+    #[schema(value_type = PartnerRoleCode)]
+    pub role: String,
+}
+
+/// A funding line, in euros, exact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"funder_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "amount": "150000.00"}))]
+pub struct FundingDto {
+    /// Funding organisation id.
+    #[schema(format = "uuid")]
+    pub funder_id: String,
+    /// Decimal string, EUR, at most two decimals (never a float).
+    #[schema(pattern = "^[0-9]+(\\.[0-9]{1,2})?$", example = "150000.00")]
+    pub amount: String,
+}
+
+/// Progress on one indicator: target, actual to date and attainment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"indicator": "families_supported", "target": 600, "actual": 159, "attainment": 0.265}))]
+pub struct ResultDto {
+    /// Indicator code.
+    pub indicator: String,
+    /// Aggregated target (`null` without one).
+    pub target: Option<f64>,
+    /// Aggregated actual value to date.
+    pub actual: Option<f64>,
+    /// `actual / target`; `null` without a target.
+    pub attainment: Option<f64>,
+}
+
+/// A project as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2f", "slug": "fare-benecomune", "title": "Fare #BeneComune",
+    "summary": null, "description": null, "programme": "Welfare in Azione", "phase": "active",
+    "start_date": "2018-11-01", "end_date": null, "lead_organisation_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b",
+    "partners": [], "funding": [], "lab_ids": [], "municipalities": ["018110"], "themes": ["parenting"],
+    "objectives": [], "actions": [], "website": null, "status": "published", "version": 1,
+    "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z"
+}))]
+pub struct ProjectDto {
+    /// UUID v7.
+    pub id: Uuid,
+    /// Unique, URL-safe; usable in place of the id.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// One-paragraph summary.
+    pub summary: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Funding programme.
+    pub programme: Option<String>,
+    /// Phase.
+    #[schema(value_type = ProjectPhaseCode)]
+    pub phase: ProjectPhase,
+    /// Start date.
+    pub start_date: Option<NaiveDate>,
+    /// End date (not before the start).
+    pub end_date: Option<NaiveDate>,
+    /// Lead organisation.
+    pub lead_organisation_id: Uuid,
+    /// Partners with roles.
+    pub partners: Vec<PartnerDto>,
+    /// Funding lines.
+    pub funding: Vec<FundingDto>,
+    /// Labs of the project.
+    pub lab_ids: Vec<Uuid>,
+    /// ISTAT codes of the municipalities covered.
+    pub municipalities: Vec<String>,
+    /// Theme codes.
+    pub themes: Vec<String>,
+    /// Objectives.
+    pub objectives: Vec<String>,
+    /// Actions.
+    pub actions: Vec<String>,
+    /// Web page.
+    pub website: Option<String>,
+    /// Publication status.
+    #[schema(value_type = StatusSchema)]
+    pub status: Status,
+    /// +1 on each change.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Per indicator: target, actual to date, attainment (detail view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<ResultDto>>,
+}
+
+impl From<&Project> for ProjectDto {
+    fn from(p: &Project) -> Self {
+        let f = &p.fields;
+        Self {
+            id: p.meta.id,
+            slug: p.meta.slug.as_str().to_owned(),
+            title: f.title.clone(),
+            summary: f.summary.clone(),
+            description: f.description.clone(),
+            programme: f.programme.clone(),
+            phase: f.phase,
+            start_date: f.start_date,
+            end_date: f.end_date,
+            lead_organisation_id: f.lead_organisation_id,
+            partners: f
+                .partners
+                .iter()
+                .map(|x| PartnerDto {
+                    organisation_id: x.organisation_id.to_string(),
+                    role: x.role.as_str().to_owned(),
+                })
+                .collect(),
+            funding: f
+                .funding
+                .iter()
+                .map(|x| FundingDto {
+                    funder_id: x.funder_id.to_string(),
+                    amount: x.amount.to_canonical(),
+                })
+                .collect(),
+            lab_ids: f.lab_ids.clone(),
+            municipalities: f
+                .municipalities
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            themes: f.themes.iter().map(|t| t.as_str().to_owned()).collect(),
+            objectives: f.objectives.clone(),
+            actions: f.actions.clone(),
+            website: f.website.as_ref().map(|w| w.as_str().to_owned()),
+            status: p.meta.status,
+            version: p.meta.version,
+            created_at: p.meta.created_at,
+            updated_at: p.meta.updated_at,
+            results: None,
+        }
+    }
+}
+
+/// What a client writes to create a project (and, as a merge patch, to change one).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Fare #BeneComune", "programme": "Welfare in Azione", "phase": "active", "start_date": "2018-11-01",
+    "lead_organisation_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "municipalities": ["018110"], "themes": ["parenting"]
+}))]
+pub struct ProjectInput {
+    /// Wanted slug; derived from the title when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Title.
+    #[schema(min_length = 1, max_length = 300)]
+    pub title: String,
+    /// One-paragraph summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Funding programme.
+    #[serde(default)]
+    pub programme: Option<String>,
+    /// Phase; `planned` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<ProjectPhaseCode>)]
+    pub phase: Option<String>,
+    /// Start date, `YYYY-MM-DD`.
+    #[serde(default)]
+    #[schema(format = "date")]
+    pub start_date: Option<String>,
+    /// End date, `YYYY-MM-DD`, not before the start.
+    #[serde(default)]
+    #[schema(format = "date")]
+    pub end_date: Option<String>,
+    /// Lead organisation id.
+    #[schema(format = "uuid")]
+    pub lead_organisation_id: String,
+    /// Partners with roles (each organisation once).
+    #[serde(default)]
+    pub partners: Vec<PartnerDto>,
+    /// Funding lines.
+    #[serde(default)]
+    pub funding: Vec<FundingDto>,
+    /// Lab ids.
+    #[serde(default)]
+    pub lab_ids: Vec<String>,
+    /// ISTAT codes covered.
+    #[serde(default)]
+    pub municipalities: Vec<String>,
+    /// Theme codes.
+    #[serde(default)]
+    pub themes: Vec<String>,
+    /// Objectives (up to 50, each up to 500 characters).
+    #[serde(default)]
+    pub objectives: Vec<String>,
+    /// Actions (up to 50, each up to 500 characters).
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// Web page.
+    #[serde(default)]
+    #[schema(format = "uri")]
+    pub website: Option<String>,
+    /// Publication status; `draft` when absent.
+    #[serde(default)]
+    #[schema(value_type = Option<StatusSchema>)]
+    pub status: Option<String>,
+}
+
+impl ProjectInput {
+    fn from_stored(p: &Project) -> Self {
+        let d = ProjectDto::from(p);
+        Self {
+            slug: Some(d.slug),
+            title: d.title,
+            summary: d.summary,
+            description: d.description,
+            programme: d.programme,
+            phase: Some(d.phase.as_str().to_owned()),
+            start_date: d.start_date.map(|x| x.to_string()),
+            end_date: d.end_date.map(|x| x.to_string()),
+            lead_organisation_id: d.lead_organisation_id.to_string(),
+            partners: d.partners,
+            funding: d.funding,
+            lab_ids: d.lab_ids.iter().map(Uuid::to_string).collect(),
+            municipalities: d.municipalities,
+            themes: d.themes,
+            objectives: d.objectives,
+            actions: d.actions,
+            website: d.website,
+            status: Some(d.status.as_str().to_owned()),
+        }
+    }
+
+    fn parse(&self) -> Result<ProjectFields, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);
+        let title = e.check("/title", parse_name(&self.title, 300));
+        let summary = parse_opt_text(&self.summary, "/summary", 2000, &mut e);
+        let description = parse_opt_text(&self.description, "/description", 20_000, &mut e);
+        let programme = match blank(&self.programme) {
+            Some(p) => e.check("/programme", parse_name(p, 200)),
+            None => None,
+        };
+        let phase = match blank(&self.phase) {
+            Some(p) => e.check("/phase", ProjectPhase::parse(p)),
+            None => Some(ProjectPhase::Planned),
+        };
+        let start_date = e.check_opt("/start_date", blank(&self.start_date), parse_date);
+        let end_date = e.check_opt("/end_date", blank(&self.end_date), parse_date);
+        let lead = e.check(
+            "/lead_organisation_id",
+            parse_id(&self.lead_organisation_id),
+        );
+        let partners: Vec<Partner> = self
+            .partners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let id = e.check(
+                    &format!("/partners/{i}/organisation_id"),
+                    parse_id(&p.organisation_id),
+                );
+                let role = e.check(&format!("/partners/{i}/role"), PartnerRole::parse(&p.role));
+                Some(Partner {
+                    organisation_id: id?,
+                    role: role?,
+                })
+            })
+            .collect();
+        let funding: Vec<Funding> = self
+            .funding
+            .iter()
+            .enumerate()
+            .filter_map(|(i, x)| {
+                let id = e.check(&format!("/funding/{i}/funder_id"), parse_id(&x.funder_id));
+                let amount = e.check(&format!("/funding/{i}/amount"), Amount::parse(&x.amount));
+                Some(Funding {
+                    funder_id: id?,
+                    amount: amount?,
+                })
+            })
+            .collect();
+        let mut lab_ids: Vec<Uuid> = self
+            .lab_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| e.check(&format!("/lab_ids/{i}"), parse_id(l)))
+            .collect();
+        lab_ids.dedup();
+        let mut municipalities: Vec<IstatCode> = self
+            .municipalities
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| e.check(&format!("/municipalities/{i}"), IstatCode::parse(m)))
+            .collect();
+        municipalities.sort();
+        municipalities.dedup();
+        let themes = parse_themes(&self.themes, &mut e);
+        let objectives = parse_lines(&self.objectives, "/objectives", 50, 500, &mut e);
+        let actions = parse_lines(&self.actions, "/actions", 50, 500, &mut e);
+        let website = e.check_opt("/website", blank(&self.website), WebUrl::parse);
+        let status = parse_status(&self.status, &mut e);
+        let (Some(title), Some(phase), Some(lead_organisation_id), Some(status)) =
+            (title, phase, lead, status)
+        else {
+            if e.is_empty() {
+                e.push("/", missing());
+            }
+            return Err(e);
+        };
+        if !e.is_empty() {
+            return Err(e);
+        }
+        let f = ProjectFields {
+            slug,
+            title,
+            summary,
+            description,
+            programme,
+            phase,
+            start_date,
+            end_date,
+            lead_organisation_id,
+            partners,
+            funding,
+            lab_ids,
+            municipalities,
+            themes,
+            objectives,
+            actions,
+            website,
+            status,
+        };
+        f.check_rules()?;
+        Ok(f)
+    }
+}
+
+/// Query parameters of `GET /projects`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectQuery {
+    /// Phase; repeatable.
+    #[param(value_type = Option<Vec<ProjectPhaseCode>>, style = Form, explode)]
+    pub phase: Option<Vec<String>>,
+    /// Theme code; repeatable.
+    #[param(style = Form, explode)]
+    pub theme: Option<Vec<String>>,
+    /// Covering this municipality (ISTAT code); repeatable.
+    #[param(style = Form, explode)]
+    pub municipality: Option<Vec<String>>,
+    /// Covering municipalities of this province; repeatable.
+    #[param(style = Form, explode)]
+    pub province: Option<Vec<String>>,
+    /// Covering municipalities of this area (slug or id); repeatable.
+    #[param(style = Form, explode)]
+    pub area: Option<Vec<String>>,
+    /// Led by or partnered with this organisation (id); repeatable.
+    #[param(style = Form, explode)]
+    pub organisation: Option<Vec<String>>,
+    /// With this lab (id); repeatable.
+    #[param(style = Form, explode)]
+    pub lab: Option<Vec<String>>,
+    /// Publication status; repeatable.
+    #[param(value_type = Option<Vec<StatusSchema>>, style = Form, explode)]
+    pub status: Option<Vec<String>>,
+    /// Only records changed at or after this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub updated_since: Option<String>,
+    /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Opaque cursor.
+    pub cursor: Option<String>,
+    /// `title` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
+    pub sort: Option<String>,
+    /// `false` omits `page.total`.
+    #[param(value_type = Option<bool>)]
+    pub count: Option<String>,
+    /// Comma-separated field names.
+    pub fields: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Paths with a project id or slug.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// Id (UUID) or slug.
+    pub id: String,
+}
+
+/// A page of projects.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"data": [], "page": {"limit": 20, "next_cursor": null, "total": 0}}))]
+pub struct ProjectList {
+    /// The projects.
+    pub data: Vec<ProjectDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
+}
+
+const CSV_COLUMNS: &[&str] = &[
+    "id",
+    "slug",
+    "title",
+    "summary",
+    "description",
+    "programme",
+    "phase",
+    "start_date",
+    "end_date",
+    "lead_organisation_id",
+    "partners",
+    "funding",
+    "lab_ids",
+    "municipalities",
+    "themes",
+    "objectives",
+    "actions",
+    "website",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+];
+
+/// Resolves a project path for a caller.
+pub async fn find_project(
+    state: &AppState,
+    raw: &str,
+    vis: Visibility,
+) -> Result<Project, ApiError> {
+    let key = IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)?;
+    Ok(store::find(&state.db, &key, vis).await?)
+}
+
+/// The results of a project: per indicator, target, actual to date and attainment.
+pub async fn results(
+    state: &AppState,
+    project: Uuid,
+    vis: Visibility,
+) -> Result<Vec<ResultDto>, ApiError> {
+    let f = MetricFilter {
+        projects: vec![project],
+        ..Default::default()
+    };
+    let rows =
+        legami_persistence::metrics::summary(&state.db, &f, vis, &[GroupBy::Indicator]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let actual = r
+                .actual
+                .map(|v| crate::routes::metrics::number(v.decimal()));
+            let target = r
+                .target
+                .map(|v| crate::routes::metrics::number(v.decimal()));
+            ResultDto {
+                indicator: r.indicator,
+                attainment: crate::routes::metrics::attainment(r.actual, r.target),
+                actual,
+                target,
+            }
+        })
+        .collect())
+}
+
+/// List projects.
+#[utoipa::path(
+    tag = "projects",
+    params(ProjectQuery),
+    responses(
+        (status = 200, description = "A page of projects", body = ProjectList, content((ProjectList = "application/json"), (String = "text/csv"))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/projects")]
+pub async fn list_projects(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    q: Qs<ProjectQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.0;
+    let mut errs = ParamErrors::default();
+    let mut f = ProjectFilter {
+        phases: errs.each("phase", &q.phase, ProjectPhase::parse),
+        themes: errs.each("theme", &q.theme, ThemeCode::parse),
+        municipalities: errs.each("municipality", &q.municipality, IstatCode::parse),
+        provinces: errs.each("province", &q.province, ProvinceAbbr::parse),
+        organisations: errs.each("organisation", &q.organisation, parse_id),
+        labs: errs.each("lab", &q.lab, parse_id),
+        statuses: errs.each("status", &q.status, Status::parse),
+        updated_since: errs.one("updated_since", &q.updated_since, timestamp),
+        area_municipalities: None,
+    };
+    let known = schema_fields::<ProjectDto>();
+    let spec = CollectionSpec {
+        name: "projects",
+        sorts: store::SORTS,
+        default_sort: "title",
+        fields: &known,
+        formats: &[Format::Json, Format::Csv],
+    };
+    let raw = RawListArgs {
+        limit: q.limit.as_deref(),
+        cursor: q.cursor.as_deref(),
+        sort: q.sort.as_deref(),
+        count: q.count.as_deref(),
+        fields: q.fields.as_deref(),
+        format: q.format.as_deref(),
+    };
+    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    listing::check_refs(
+        &state.db,
+        &f.themes,
+        &f.municipalities,
+        &f.provinces,
+        &mut errs,
+    )
+    .await?;
+    f.area_municipalities = listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    errs.finish()?;
+    let vis = caller.visibility();
+    let db = state.db.clone();
+    let filter = f.clone();
+    let fetch = move |page: legami_persistence::PageRequest| {
+        let db = db.clone();
+        let filter = filter.clone();
+        async move { store::list(&db, &filter, vis, &page).await }
+    };
+    let to_value = |p: &Project| serde_json::to_value(ProjectDto::from(p)).unwrap_or(Value::Null);
+    let listing = Listing {
+        req: &req,
+        secret: &state.cursor_secret,
+        caller,
+        args,
+        name: spec.name,
+        csv_columns: CSV_COLUMNS,
+    };
+    listing::serve(
+        listing,
+        fetch,
+        to_value,
+        store::fingerprint(&state.db, &f, vis),
+    )
+    .await
+}
+
+/// Get one project by id or slug, with its `results[]`.
+#[utoipa::path(
+    tag = "projects",
+    params(ProjectPath, writes::OneQuery),
+    responses(
+        (status = 200, description = "The project, with results per indicator", body = ProjectDto),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/projects/{id}")]
+pub async fn get_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<ProjectPath>,
+    q: Qs<writes::OneQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<ProjectDto>())?;
+    let vis = caller.visibility();
+    let p = find_project(&state, &path.id, vis).await?;
+    let mut dto = ProjectDto::from(&p);
+    dto.results = Some(results(&state, p.meta.id, vis).await?);
+    let v = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+}
+
+/// Create a project.
+#[utoipa::path(
+    tag = "projects",
+    request_body(content = ProjectInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = ProjectDto),
+        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/projects")]
+pub async fn create_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let input: ProjectInput = from_value(body.0)?;
+    let p = store::create(&state.db, input.parse()?).await?;
+    writes::created(
+        &req,
+        caller,
+        &ProjectDto::from(&p),
+        &format!("/api/v1/projects/{}", p.meta.id),
+    )
+}
+
+/// Change a project with a JSON merge patch.
+#[utoipa::path(
+    tag = "projects",
+    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the record without `results` (as returned by this call or a write); stale is 412")),
+    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `ProjectInput`"),
+    responses(
+        (status = 200, description = "Changed", body = ProjectDto),
+        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/projects/{id}")]
+pub async fn update_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<ProjectPath>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let current = find_project(&state, &path.id, caller.visibility()).await?;
+    writes::check_if_match(&req, &ProjectDto::from(&current))?;
+    let input: ProjectInput = writes::merge(&ProjectInput::from_stored(&current), body.0)?;
+    let p = store::update(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        input.parse()?,
+    )
+    .await?;
+    respond::json(&req, caller, StatusCode::OK, &ProjectDto::from(&p))
+}
+
+/// Delete a project (soft).
+#[utoipa::path(
+    tag = "projects",
+    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the record without `results`; stale is 412")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/projects/{id}")]
+pub async fn delete_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write()?;
+    let current = find_project(&state, &path.id, caller.visibility()).await?;
+    writes::check_if_match(&req, &ProjectDto::from(&current))?;
+    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted project (admin).
+#[utoipa::path(
+    tag = "projects",
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "Restored", body = ProjectDto),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/projects/{id}/restore")]
+pub async fn restore_project(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<ProjectPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let key = IdOrSlug::parse(&path.id).map_err(|_| ApiError::NotFound)?;
+    let p = store::restore(&state.db, &key).await?;
+    respond::json(&req, caller, StatusCode::OK, &ProjectDto::from(&p))
+}

@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "projects")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub programme: Option<String>,
+    pub phase: String,
+    pub start_date: Option<Date>,
+    pub end_date: Option<Date>,
+    pub lead_organisation_id: String,
+    pub website: Option<String>,
+    pub objectives: String,
+    pub actions: String,
+    pub status: String,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,619 @@
+//! Participation metrics: all-or-nothing batch ingestion, keyset listing, and summaries that
+//! aggregate in the database (one SQL statement per summary, on both backends).
+
+use crate::error::{StoreError, StoreResult};
+use crate::pagination::{KeysetPos, Page, PageRequest};
+use crate::records::{a, now};
+use chrono::NaiveDate;
+use legami_domain::{
+    Aggregation, Dimensions, FieldError, FieldErrors, IstatCode, Metric, MetricFields, MetricKind,
+    MetricValue, ProvinceAbbr, Status, ThemeCode, Visibility,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ConnectionTrait, DbBackend, QueryResult, Statement, TransactionSession, TransactionTrait, Value,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use uuid::Uuid;
+
+/// Filters shared by `GET /metrics` and `GET /metrics/summary`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricFilter {
+    /// Projects.
+    pub projects: Vec<Uuid>,
+    /// Labs.
+    pub labs: Vec<Uuid>,
+    /// Indicators.
+    pub indicators: Vec<ThemeCode>,
+    /// Kinds.
+    pub kinds: Vec<MetricKind>,
+    /// Municipalities.
+    pub municipalities: Vec<IstatCode>,
+    /// Provinces.
+    pub provinces: Vec<ProvinceAbbr>,
+    /// Municipalities of the chosen area(s), already resolved.
+    pub area_municipalities: Option<Vec<String>>,
+    /// Periods ending on or after.
+    pub from: Option<NaiveDate>,
+    /// Periods starting on or before.
+    pub to: Option<NaiveDate>,
+}
+
+/// Largest batch accepted by one call.
+pub const MAX_BATCH: usize = 1000;
+
+const COLS: &[&str] = &[
+    "id",
+    "project_id",
+    "indicator",
+    "kind",
+    "value_milli",
+    "period_start",
+    "period_end",
+    "lab_id",
+    "municipality",
+    "age_band",
+    "gender",
+    "grp",
+    "source",
+    "note",
+    "created_at",
+];
+
+/// Stores every observation or none: indicators must exist, labs must belong to the project,
+/// municipalities must exist. Errors name the row (`/3/lab_id`).
+pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    project: Uuid,
+    rows: Vec<MetricFields>,
+    lab_ids: &[Uuid],
+) -> StoreResult<Vec<Metric>> {
+    let known: HashSet<String> = crate::indicators::list(db)
+        .await?
+        .into_iter()
+        .map(|i| i.code.as_str().to_owned())
+        .collect();
+    let labs: HashSet<Uuid> = lab_ids.iter().copied().collect();
+    let mut munis: HashSet<String> = HashSet::new();
+    let wanted: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.municipality.as_ref().map(|m| m.as_str().to_owned()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if !wanted.is_empty() {
+        let q = Query::select()
+            .column(a("istat_code"))
+            .from(a("municipalities"))
+            .and_where(Expr::col(a("istat_code")).is_in(wanted))
+            .to_owned();
+        for r in db.query_all(&q).await? {
+            munis.insert(r.try_get_by_index::<String>(0)?);
+        }
+    }
+    let mut errs = FieldErrors::new();
+    for (i, r) in rows.iter().enumerate() {
+        if !known.contains(r.indicator.as_str()) {
+            errs.push(
+                &format!("/{i}/indicator"),
+                FieldError::new(
+                    "unknown",
+                    format!("unknown indicator '{}'", r.indicator.as_str()),
+                ),
+            );
+        }
+        if let Some(l) = r.lab_id
+            && !labs.contains(&l)
+        {
+            errs.push(
+                &format!("/{i}/lab_id"),
+                FieldError::new(
+                    "not_in_project",
+                    "this lab is not one of the project's labs",
+                ),
+            );
+        }
+        if let Some(m) = &r.municipality
+            && !munis.contains(m.as_str())
+        {
+            errs.push(
+                &format!("/{i}/municipality"),
+                FieldError::new("unknown", "no municipality has this ISTAT code"),
+            );
+        }
+    }
+    if !errs.is_empty() {
+        return Err(StoreError::Invalid(errs));
+    }
+    let now = now();
+    let txn = db.begin().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(500) {
+        let mut ins = Query::insert();
+        ins.into_table(a("metrics"))
+            .columns(COLS.iter().map(|c| a(c)));
+        for r in chunk {
+            let id = Uuid::now_v7();
+            ins.values(vec![
+                Expr::val(id.to_string()),
+                Expr::val(project.to_string()),
+                Expr::val(r.indicator.as_str().to_owned()),
+                Expr::val(r.kind.as_str()),
+                Expr::val(r.value.milli()),
+                Expr::val(r.period_start),
+                Expr::val(r.period_end),
+                Expr::val(r.lab_id.map(|l| l.to_string())),
+                Expr::val(r.municipality.as_ref().map(|m| m.as_str().to_owned())),
+                Expr::val(r.dimensions.age_band.clone()),
+                Expr::val(r.dimensions.gender.clone()),
+                Expr::val(r.dimensions.group.clone()),
+                Expr::val(r.source.clone()),
+                Expr::val(r.note.clone()),
+                Expr::val(now),
+            ])
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+            out.push(Metric {
+                id,
+                project_id: project,
+                fields: r.clone(),
+                created_at: now,
+            });
+        }
+        txn.execute(&ins).await?;
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// The `WHERE` clause (and its values) of a metric query over `metrics m JOIN projects p`.
+fn where_sql(
+    f: &MetricFilter,
+    vis: Visibility,
+    backend: DbBackend,
+    vals: &mut Vec<Value>,
+) -> String {
+    let ph = |v: Value, vals: &mut Vec<Value>| {
+        vals.push(v);
+        match backend {
+            DbBackend::Postgres => format!("${}", vals.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let list = |items: Vec<Value>, vals: &mut Vec<Value>| {
+        items
+            .into_iter()
+            .map(|v| ph(v, vals))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut w = vec!["p.deleted_at IS NULL".to_owned()];
+    if !vis.sees_unpublished() {
+        let v = list(vec![Status::Published.as_str().into()], vals);
+        w.push(format!("p.status = {v}"));
+    }
+    if !f.projects.is_empty() {
+        w.push(format!(
+            "m.project_id IN ({})",
+            list(
+                f.projects.iter().map(|p| p.to_string().into()).collect(),
+                vals
+            )
+        ));
+    }
+    if !f.labs.is_empty() {
+        w.push(format!(
+            "m.lab_id IN ({})",
+            list(f.labs.iter().map(|p| p.to_string().into()).collect(), vals)
+        ));
+    }
+    if !f.indicators.is_empty() {
+        w.push(format!(
+            "m.indicator IN ({})",
+            list(
+                f.indicators.iter().map(|p| p.as_str().into()).collect(),
+                vals
+            )
+        ));
+    }
+    if !f.kinds.is_empty() {
+        w.push(format!(
+            "m.kind IN ({})",
+            list(f.kinds.iter().map(|p| p.as_str().into()).collect(), vals)
+        ));
+    }
+    if !f.municipalities.is_empty() {
+        w.push(format!(
+            "m.municipality IN ({})",
+            list(
+                f.municipalities.iter().map(|p| p.as_str().into()).collect(),
+                vals
+            )
+        ));
+    }
+    if let Some(ms) = &f.area_municipalities {
+        if ms.is_empty() {
+            w.push("1 = 0".to_owned());
+        } else {
+            w.push(format!(
+                "m.municipality IN ({})",
+                list(ms.iter().map(|p| p.clone().into()).collect(), vals)
+            ));
+        }
+    }
+    if !f.provinces.is_empty() {
+        w.push(format!(
+            "m.municipality IN (SELECT istat_code FROM municipalities WHERE province_abbr IN ({}))",
+            list(
+                f.provinces.iter().map(|p| p.as_str().into()).collect(),
+                vals
+            )
+        ));
+    }
+    if let Some(from) = f.from {
+        let v = ph(from.into(), vals);
+        w.push(format!("m.period_end >= {v}"));
+    }
+    if let Some(to) = f.to {
+        let v = ph(to.into(), vals);
+        w.push(format!("m.period_start <= {v}"));
+    }
+    w.join(" AND ")
+}
+
+fn to_metric(r: &QueryResult) -> StoreResult<Metric> {
+    let bad = |e: FieldError| StoreError::Db(format!("stored metric is invalid: {}", e.message));
+    let uuid = |s: String| Uuid::try_parse(&s).map_err(|e| StoreError::Db(e.to_string()));
+    Ok(Metric {
+        id: uuid(r.try_get("", "id")?)?,
+        project_id: uuid(r.try_get("", "project_id")?)?,
+        fields: MetricFields {
+            indicator: ThemeCode::parse(&r.try_get::<String>("", "indicator")?).map_err(bad)?,
+            kind: MetricKind::parse(&r.try_get::<String>("", "kind")?).map_err(bad)?,
+            value: MetricValue::from_milli(r.try_get("", "value_milli")?),
+            period_start: r.try_get("", "period_start")?,
+            period_end: r.try_get("", "period_end")?,
+            lab_id: r
+                .try_get::<Option<String>>("", "lab_id")?
+                .map(uuid)
+                .transpose()?,
+            municipality: r
+                .try_get::<Option<String>>("", "municipality")?
+                .map(|m| IstatCode::parse(&m))
+                .transpose()
+                .map_err(bad)?,
+            dimensions: Dimensions {
+                age_band: r.try_get("", "age_band")?,
+                gender: r.try_get("", "gender")?,
+                group: r.try_get("", "grp")?,
+            },
+            source: r.try_get("", "source")?,
+            note: r.try_get("", "note")?,
+        },
+        created_at: r.try_get("", "created_at")?,
+    })
+}
+
+/// One page of observations, ordered by period start then id.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    f: &MetricFilter,
+    vis: Visibility,
+    page: &PageRequest,
+) -> StoreResult<Page<Metric>> {
+    let backend = db.get_database_backend();
+    let mut vals = Vec::new();
+    let w = where_sql(f, vis, backend, &mut vals);
+    let total = if page.count {
+        let sql = format!(
+            "SELECT COUNT(*) FROM metrics m JOIN projects p ON p.id = m.project_id WHERE {w}"
+        );
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, vals.clone()))
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Some(u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0))
+    } else {
+        None
+    };
+    let (cmp, dir) = if page.sort.desc {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let mut where_all = w;
+    if let Some(pos) = &page.after {
+        let date = NaiveDate::parse_from_str(&pos.key, "%Y-%m-%d").map_err(|_| {
+            StoreError::Invalid(FieldError::new("invalid", "bad cursor").at("cursor").into())
+        })?;
+        let mut ph = |v: Value| {
+            vals.push(v);
+            match backend {
+                DbBackend::Postgres => format!("${}", vals.len()),
+                _ => "?".to_owned(),
+            }
+        };
+        let (d1, d2, id) = (ph(date.into()), ph(date.into()), ph(pos.id.clone().into()));
+        where_all = format!(
+            "{where_all} AND (m.period_start {cmp} {d1} OR (m.period_start = {d2} AND m.id {cmp} {id}))"
+        );
+    }
+    let sql = format!(
+        "SELECT m.* FROM metrics m JOIN projects p ON p.id = m.project_id WHERE {where_all} ORDER BY m.period_start {dir}, m.id {dir} LIMIT {}",
+        page.limit + 1
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(to_metric)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|m| KeysetPos {
+            key: m.fields.period_start.format("%Y-%m-%d").to_string(),
+            id: m.id.to_string(),
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next, total })
+}
+
+/// Export fingerprint of the filtered observations (they are never changed, only added).
+pub async fn fingerprint(
+    db: &impl ConnectionTrait,
+    f: &MetricFilter,
+    vis: Visibility,
+) -> StoreResult<String> {
+    let backend = db.get_database_backend();
+    let mut vals = Vec::new();
+    let w = where_sql(f, vis, backend, &mut vals);
+    let sql = format!(
+        "SELECT COUNT(*), CAST(MAX(m.created_at) AS TEXT), CAST(MAX(p.updated_at) AS TEXT) FROM metrics m JOIN projects p ON p.id = m.project_id WHERE {w}"
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(format!(
+        "{}:{}:{}",
+        row.try_get_by_index::<i64>(0)?,
+        row.try_get_by_index::<Option<String>>(1)?
+            .unwrap_or_default(),
+        row.try_get_by_index::<Option<String>>(2)?
+            .unwrap_or_default()
+    ))
+}
+
+/// A dimension a summary can be grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    /// Indicator code (always included).
+    Indicator,
+    /// Project id.
+    Project,
+    /// Lab id.
+    Lab,
+    /// Municipality ISTAT code.
+    Municipality,
+    /// Province abbreviation.
+    Province,
+    /// Area slug (observations in municipalities of no area are left out).
+    Area,
+    /// Year of the period start.
+    Year,
+    /// `YYYY-Qn` of the period start.
+    Quarter,
+    /// `YYYY-MM` of the period start.
+    Month,
+    /// `dimension.age_band`, `dimension.gender` or `dimension.group`.
+    Dimension(String),
+}
+
+impl GroupBy {
+    /// Parses one `group_by` entry.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Ok(match raw {
+            "indicator" => Self::Indicator,
+            "project" => Self::Project,
+            "lab" => Self::Lab,
+            "municipality" => Self::Municipality,
+            "province" => Self::Province,
+            "area" => Self::Area,
+            "year" => Self::Year,
+            "quarter" => Self::Quarter,
+            "month" => Self::Month,
+            "dimension.age_band" | "dimension.gender" | "dimension.group" => {
+                Self::Dimension(raw["dimension.".len()..].to_owned())
+            }
+            _ => {
+                return Err(FieldError::new(
+                    "enum",
+                    "group by indicator, project, lab, municipality, province, area, year, quarter, month, dimension.age_band, dimension.gender or dimension.group",
+                ));
+            }
+        })
+    }
+
+    /// The name of the key in summary rows.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Indicator => "indicator".into(),
+            Self::Project => "project".into(),
+            Self::Lab => "lab".into(),
+            Self::Municipality => "municipality".into(),
+            Self::Province => "province".into(),
+            Self::Area => "area".into(),
+            Self::Year => "year".into(),
+            Self::Quarter => "quarter".into(),
+            Self::Month => "month".into(),
+            Self::Dimension(d) => format!("dimension.{d}"),
+        }
+    }
+
+    /// The SQL expression of the key (the one place where the backends differ: date buckets).
+    fn sql(&self, backend: DbBackend) -> String {
+        let pg = backend == DbBackend::Postgres;
+        match self {
+            Self::Indicator => "m.indicator".into(),
+            Self::Project => "m.project_id".into(),
+            Self::Lab => "m.lab_id".into(),
+            Self::Municipality => "m.municipality".into(),
+            Self::Province => "mu.province_abbr".into(),
+            Self::Area => "ar.slug".into(),
+            Self::Year if pg => "to_char(m.period_start, 'YYYY')".into(),
+            Self::Year => "substr(m.period_start, 1, 4)".into(),
+            Self::Quarter if pg => "to_char(m.period_start, 'YYYY-\"Q\"Q')".into(),
+            Self::Quarter => "(substr(m.period_start, 1, 4) || '-Q' || ((CAST(substr(m.period_start, 6, 2) AS INTEGER) + 2) / 3))".into(),
+            Self::Month if pg => "to_char(m.period_start, 'YYYY-MM')".into(),
+            Self::Month => "substr(m.period_start, 1, 7)".into(),
+            Self::Dimension(d) if d == "group" => "m.grp".into(),
+            Self::Dimension(d) => format!("m.{d}"),
+        }
+    }
+}
+
+/// One row of a summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// Group keys in `group_by` order (`indicator` included), with their values.
+    pub keys: Vec<(String, Option<String>)>,
+    /// Indicator code.
+    pub indicator: String,
+    /// Aggregated actual value.
+    pub actual: Option<MetricValue>,
+    /// Aggregated target value.
+    pub target: Option<MetricValue>,
+    /// Resident population of the row's municipality or province, when grouped by one.
+    pub population: Option<i64>,
+}
+
+/// Aggregates observations in the database: per group and indicator, the sum, the maximum and
+/// the latest period's total of actual and target values; the indicator's own aggregation picks
+/// one. Populations come from the ISTAT list.
+pub async fn summary(
+    db: &impl ConnectionTrait,
+    f: &MetricFilter,
+    vis: Visibility,
+    group_by: &[GroupBy],
+) -> StoreResult<Vec<SummaryRow>> {
+    let backend = db.get_database_backend();
+    let mut groups: Vec<GroupBy> = group_by.to_vec();
+    if !groups.contains(&GroupBy::Indicator) {
+        groups.insert(0, GroupBy::Indicator);
+    }
+    let mut vals = Vec::new();
+    let w = where_sql(f, vis, backend, &mut vals);
+    let keys: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("{} AS k{i}", g.sql(backend)))
+        .collect();
+    let knames: Vec<String> = (0..groups.len()).map(|i| format!("k{i}")).collect();
+    let mut joins = String::from(" JOIN projects p ON p.id = m.project_id");
+    if groups.contains(&GroupBy::Province) {
+        joins.push_str(" LEFT JOIN municipalities mu ON mu.istat_code = m.municipality");
+    }
+    if groups.contains(&GroupBy::Area) {
+        joins.push_str(" JOIN area_municipalities am ON am.municipality = m.municipality JOIN areas ar ON ar.id = am.area_id AND ar.deleted_at IS NULL");
+    }
+    let part = knames.join(", ");
+    let sql = format!(
+        "WITH base AS (SELECT {keys}, m.kind AS kind, m.value_milli AS v, m.period_end AS pe FROM metrics m{joins} WHERE {w}), \
+         ranked AS (SELECT base.*, RANK() OVER (PARTITION BY {part}, kind ORDER BY pe DESC) AS rk FROM base) \
+         SELECT {part}, kind, CAST(SUM(v) AS BIGINT) AS s, MAX(v) AS mx, CAST(SUM(CASE WHEN rk = 1 THEN v ELSE 0 END) AS BIGINT) AS lst \
+         FROM ranked GROUP BY {part}, kind ORDER BY {part}, kind",
+        keys = keys.join(", "),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?;
+    let aggs: HashMap<String, Aggregation> = crate::indicators::list(db)
+        .await?
+        .into_iter()
+        .map(|i| (i.code.as_str().to_owned(), i.aggregation))
+        .collect();
+    let mut out: BTreeMap<Vec<Option<String>>, SummaryRow> = BTreeMap::new();
+    for r in rows {
+        let mut kv = Vec::with_capacity(groups.len());
+        for i in 0..groups.len() {
+            kv.push(r.try_get_by_index::<Option<String>>(i)?);
+        }
+        let n = groups.len();
+        let kind: String = r.try_get_by_index(n)?;
+        let (s, mx, last): (i64, i64, i64) = (
+            r.try_get_by_index(n + 1)?,
+            r.try_get_by_index(n + 2)?,
+            r.try_get_by_index(n + 3)?,
+        );
+        let indicator = kv[groups
+            .iter()
+            .position(|g| *g == GroupBy::Indicator)
+            .unwrap_or(0)]
+        .clone()
+        .unwrap_or_default();
+        let value = MetricValue::from_milli(
+            match aggs.get(&indicator).copied().unwrap_or(Aggregation::Sum) {
+                Aggregation::Sum => s,
+                Aggregation::Max => mx,
+                Aggregation::Last => last,
+            },
+        );
+        let entry = out.entry(kv.clone()).or_insert_with(|| SummaryRow {
+            keys: groups
+                .iter()
+                .map(GroupBy::key)
+                .zip(kv.iter().cloned())
+                .collect(),
+            indicator: indicator.clone(),
+            actual: None,
+            target: None,
+            population: None,
+        });
+        if kind == MetricKind::Actual.as_str() {
+            entry.actual = Some(value);
+        } else {
+            entry.target = Some(value);
+        }
+    }
+    let by_muni = groups.iter().position(|g| *g == GroupBy::Municipality);
+    let by_prov = groups.iter().position(|g| *g == GroupBy::Province);
+    if by_muni.is_some() || by_prov.is_some() {
+        let pops = populations(db, by_muni.is_some()).await?;
+        for row in out.values_mut() {
+            let idx = by_muni.or(by_prov).unwrap_or(0);
+            row.population = row.keys[idx].1.as_ref().and_then(|k| pops.get(k)).copied();
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+async fn populations(
+    db: &impl ConnectionTrait,
+    municipal: bool,
+) -> StoreResult<HashMap<String, i64>> {
+    let q = if municipal {
+        Query::select()
+            .column(a("istat_code"))
+            .expr(Expr::cust("CAST(population AS BIGINT)"))
+            .from(a("municipalities"))
+            .and_where(Expr::col(a("population")).is_not_null())
+            .to_owned()
+    } else {
+        Query::select()
+            .column(a("province_abbr"))
+            .expr(Expr::cust("CAST(SUM(population) AS BIGINT)"))
+            .from(a("municipalities"))
+            .group_by_col(a("province_abbr"))
+            .to_owned()
+    };
+    let mut map = HashMap::new();
+    for r in db.query_all(&q).await? {
+        if let Some(p) = r.try_get_by_index::<Option<i64>>(1)? {
+            map.insert(r.try_get_by_index::<String>(0)?, p);
+        }
+    }
+    Ok(map)
+}
