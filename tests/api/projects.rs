@@ -175,6 +175,21 @@ async fn metric_batches_are_all_or_nothing() {
     assert_eq!(csv.lines().count(), 1002);
 }
 
+/// One generated observation: indicator, kind, value, year, month, municipality, age band.
+type Obs = (
+    &'static str,
+    &'static str,
+    f64,
+    u64,
+    u64,
+    &'static str,
+    &'static str,
+);
+/// A grouping key of an observation.
+type KeyFn = Box<dyn Fn(&Obs) -> String>;
+/// Thousandths, year and month of the observations of one group.
+type Groups = BTreeMap<(String, String, String), Vec<(i64, u64, u64)>>;
+
 /// A tiny deterministic generator, so the test computes its expectations independently.
 struct Lcg(u64);
 impl Lcg {
@@ -200,7 +215,7 @@ async fn summaries_match_independent_computation() {
     let mut rng = Lcg(42);
     let munis = ["018110", "019036", "019035"];
     let indicators = ["families_supported", "volunteers", "labs_active"]; // sum, max, last
-    let mut rows = Vec::new();
+    let mut rows: Vec<Obs> = Vec::new();
     for _ in 0..300 {
         let year = 2019 + rng.next(3);
         let month = 1 + rng.next(12);
@@ -221,8 +236,8 @@ async fn summaries_match_independent_computation() {
     json_of(app.post(&url, &Value::Array(body)).await, 201).await;
 
     // Expected: thousandths as integers, per (indicator, key) and kind.
-    let expect = |key: &dyn Fn(&(&str, &str, f64, u64, u64, &str, &str)) -> String| {
-        let mut groups: BTreeMap<(String, String, String), Vec<(i64, u64, u64)>> = BTreeMap::new();
+    let expect = |key: &dyn Fn(&Obs) -> String| {
+        let mut groups: Groups = BTreeMap::new();
         for r in &rows {
             groups
                 .entry((r.0.to_owned(), key(r), r.1.to_owned()))
@@ -255,11 +270,7 @@ async fn summaries_match_independent_computation() {
         None => a.is_null(),
         Some(b) => (a.as_f64().unwrap() - b).abs() < 1e-6,
     };
-    let cases: Vec<(
-        &str,
-        &str,
-        Box<dyn Fn(&(&str, &str, f64, u64, u64, &str, &str)) -> String>,
-    )> = vec![
+    let cases: Vec<(&str, &str, KeyFn)> = vec![
         ("year", "year", Box::new(|r| r.3.to_string())),
         ("municipality", "municipality", Box::new(|r| r.5.to_owned())),
         (
@@ -270,7 +281,7 @@ async fn summaries_match_independent_computation() {
         (
             "quarter",
             "quarter",
-            Box::new(|r| format!("{}-Q{}", r.3, (r.4 + 2) / 3)),
+            Box::new(|r| format!("{}-Q{}", r.3, r.4.div_ceil(3))),
         ),
         (
             "dimension.age_band",
