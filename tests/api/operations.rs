@@ -63,6 +63,110 @@ async fn demo_data_loads_on_first_start_and_reseeding_is_idempotent() {
     assert_eq!(added, 0);
     let again = json_of(app.get("/api/v1/organisations?limit=1").await, 200).await;
     assert_eq!(again["page"]["total"].as_u64().unwrap(), total);
+    // The whole of the seeds: projects with their figures, networks, areas, example labs.
+    let benecomune = json_of(app.get("/api/v1/projects/fare-benecomune").await, 200).await;
+    assert_eq!(benecomune["start_date"], "2018-11-01");
+    assert_eq!(benecomune["programme"], "Welfare in Azione");
+    let results: std::collections::HashMap<String, Value> = benecomune["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["indicator"].as_str().unwrap().to_owned(),
+                r["actual"].clone(),
+            )
+        })
+        .collect();
+    for (ind, want) in [
+        ("families_supported", 159.0),
+        ("minors_involved", 700.0),
+        ("citizens_reached", 7100.0),
+        ("organisations_involved", 116.0),
+        ("volunteers", 235.0),
+    ] {
+        assert_eq!(results[ind].as_f64(), Some(want), "{ind}");
+    }
+    let legami = json_of(app.get("/api/v1/projects/fare-legami").await, 200).await;
+    let targets: std::collections::HashMap<String, Value> = legami["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["indicator"].as_str().unwrap().to_owned(),
+                r["target"].clone(),
+            )
+        })
+        .collect();
+    for (ind, want) in [
+        ("beneficiaries", 500.0),
+        ("labs_active", 45.0),
+        ("companies_involved", 15.0),
+        ("workers_involved", 1000.0),
+        ("schools_involved", 10.0),
+        ("pupils_involved", 1500.0),
+        ("families_supported", 500.0),
+        ("public_officials_involved", 100.0),
+        ("training_labs", 10.0),
+    ] {
+        assert_eq!(targets[ind].as_f64(), Some(want), "{ind}");
+    }
+    assert_eq!(
+        legami["municipalities"],
+        serde_json::json!(["019021", "019035", "019036"])
+    );
+    for p in [
+        "contatto-trame-riparative",
+        "mind-the-gap-azzardo",
+        "valoriamo-marketing-sociale",
+    ] {
+        json_of(app.get(&format!("/api/v1/projects/{p}")).await, 200).await;
+    }
+    let tavolo = json_of(
+        app.get("/api/v1/networks/tavolo-per-la-giustizia-riparativa")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(tavolo["since"], 2012);
+    let rete = json_of(
+        app.get("/api/v1/networks/rete-dei-laboratori-sociali-pavia")
+            .await,
+        200,
+    )
+    .await;
+    assert!(rete["members"].as_array().unwrap().len() >= 5);
+    let labs = json_of(
+        app.get("/api/v1/labs?area=distretto-sociale-pavese").await,
+        200,
+    )
+    .await;
+    assert_eq!(labs["page"]["total"], 3);
+    let ats = json_of(app.get("/api/v1/areas/ats-brianza-territorio").await, 200).await;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../migrations/data/municipalities.csv"
+    );
+    let brianza = csv::Reader::from_path(path)
+        .unwrap()
+        .records()
+        .filter(|r| {
+            let r = r.as_ref().unwrap();
+            &r[7] == "LC" || &r[7] == "MB"
+        })
+        .count();
+    assert_eq!(ats["municipalities"].as_array().unwrap().len(), brianza);
+    let summary = json_of(
+        app.get(
+            "/api/v1/metrics/summary?group_by=province&indicator=families_supported&kind=actual",
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(summary["data"][0]["province"], "PV");
+    assert_eq!(summary["data"][0]["actual"], 159.0);
     // Invented details are marked as examples.
     let informal = json_of(
         app.get("/api/v1/organisations?kind=informal_group").await,

@@ -156,6 +156,40 @@ const ORGS: &[Org] = &[
         person: None,
     },
     Org {
+        slug: "comune-di-cremona",
+        name: "Comune di Cremona",
+        kind: OrganisationKind::PublicBody,
+        description: "Uno dei tre comuni del progetto Fare Legami (Crema, Cremona, Casalmaggiore). \
+            Fonte: shared/seeds/003. Il ruolo di capofila nel progetto è un dato di esempio.",
+        themes: &["social_inclusion", "employment"],
+        municipality: "019036",
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "comune-di-crema",
+        name: "Comune di Crema",
+        kind: OrganisationKind::PublicBody,
+        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: shared/seeds/003.",
+        themes: &["social_inclusion"],
+        municipality: "019035",
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
+        slug: "comune-di-casalmaggiore",
+        name: "Comune di Casalmaggiore",
+        kind: OrganisationKind::PublicBody,
+        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: shared/seeds/003.",
+        themes: &["social_inclusion"],
+        municipality: "019021",
+        location: None,
+        email: None,
+        person: None,
+    },
+    Org {
         slug: "gruppo-cittadini-cura-del-verde-esempio",
         name: "Gruppo di cittadini per la cura del verde (esempio)",
         kind: OrganisationKind::InformalGroup,
@@ -220,6 +254,12 @@ fn fields(o: &Org) -> anyhow::Result<OrganisationFields> {
 
 /// Loads every demo record that is not there yet; returns how many were added.
 pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let mut added = seed_organisations(db).await?;
+    added += crate::demo_activity::seed(db).await?;
+    Ok(added)
+}
+
+async fn seed_organisations(db: &DatabaseConnection) -> anyhow::Result<usize> {
     let mut added = 0;
     for o in ORGS {
         let key = IdOrSlug::Slug(Slug::parse(o.slug).map_err(|e| anyhow::anyhow!(e.message))?);

@@ -1,6 +1,7 @@
 //! The `legami` server: settings, command line, telemetry, demo data and start-up wiring.
 
 pub mod demo;
+mod demo_activity;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -1,0 +1,742 @@
+//! Demo labs, areas, networks, projects and participation figures from `shared/seeds/`.
+//!
+//! Figures carry their source and are dated by what the texts say. Labs of the Rete dei
+//! Laboratori Sociali are examples (names, places and hours are invented and say so); so are
+//! project leads and periods the texts do not give.
+
+use chrono::NaiveDate;
+use legami_domain::{
+    Address, Aggregation, AreaFields, AreaKind, Contact, Dimensions, IdOrSlug, Indicator,
+    IndicatorUnit, IstatCode, LabFields, LabKind, Location, Member, MemberType, MetricFields,
+    MetricKind, MetricValue, NetworkFields, OpeningSlot, Operator, OperatorRole, Partner,
+    PartnerRole, Postcode, ProjectFields, ProjectPhase, Slug, Status, ThemeCode, Visibility,
+};
+use legami_persistence::municipalities::MunicipalityFilter;
+use legami_persistence::{DatabaseConnection, PageRequest, SortSpec, StoreError};
+use uuid::Uuid;
+
+fn slug(s: &str) -> anyhow::Result<Slug> {
+    Slug::parse(s).map_err(|e| anyhow::anyhow!("{s}: {}", e.message))
+}
+
+fn themes(list: &[&str]) -> anyhow::Result<Vec<ThemeCode>> {
+    list.iter()
+        .map(|t| ThemeCode::parse(t).map_err(|e| anyhow::anyhow!(e.message)))
+        .collect()
+}
+
+fn istat(code: &str) -> anyhow::Result<IstatCode> {
+    IstatCode::parse(code).map_err(|e| anyhow::anyhow!(e.message))
+}
+
+fn date(s: &str) -> anyhow::Result<NaiveDate> {
+    Ok(NaiveDate::parse_from_str(s, "%Y-%m-%d")?)
+}
+
+fn lines(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn org(db: &DatabaseConnection, s: &str) -> anyhow::Result<Uuid> {
+    Ok(legami_persistence::organisations::find(
+        db,
+        &IdOrSlug::Slug(slug(s)?),
+        Visibility::Privileged,
+    )
+    .await?
+    .meta
+    .id)
+}
+
+fn missing<T>(r: Result<T, StoreError>) -> anyhow::Result<bool> {
+    match r {
+        Ok(_) => Ok(false),
+        Err(StoreError::NotFound) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn municipalities_of(
+    db: &DatabaseConnection,
+    provinces: &[&str],
+) -> anyhow::Result<Vec<IstatCode>> {
+    let filter = MunicipalityFilter {
+        provinces: provinces.iter().map(|p| (*p).to_owned()).collect(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = PageRequest {
+            limit: 100,
+            after,
+            count: false,
+            sort: SortSpec {
+                field: "istat_code",
+                desc: false,
+            },
+        };
+        let p = legami_persistence::municipalities::list(db, &filter, &page).await?;
+        for m in &p.items {
+            out.push(istat(&m.istat_code)?);
+        }
+        match p.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+async fn indicators(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let extra = [
+        (
+            "public_officials_involved",
+            "Amministratori e operatori pubblici coinvolti",
+            "Public officials involved",
+            IndicatorUnit::People,
+            Aggregation::Max,
+        ),
+        (
+            "training_labs",
+            "Laboratori formativi",
+            "Training labs",
+            IndicatorUnit::Count,
+            Aggregation::Sum,
+        ),
+    ];
+    let mut added = 0;
+    for (code, it, en, unit, aggregation) in extra {
+        let code = ThemeCode::parse(code).map_err(|e| anyhow::anyhow!(e.message))?;
+        if missing(legami_persistence::indicators::get(db, &code).await)? {
+            let i = Indicator {
+                code,
+                name_it: it.into(),
+                name_en: en.into(),
+                description: Some(
+                    "Aggiunto per gli obiettivi di Fare Legami (shared/seeds/003).".into(),
+                ),
+                unit,
+                aggregation,
+                created_at: chrono::Utc::now(),
+            };
+            legami_persistence::indicators::create(db, &i).await?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let brianza = municipalities_of(db, &["LC", "MB"]).await?;
+    let list = vec![
+        (
+            "ats-brianza-territorio",
+            "Territorio di ATS Brianza",
+            AreaKind::HealthAuthority,
+            "Le province di Lecco e di Monza e della Brianza, articolate in 8 Ambiti Territoriali (shared/seeds/000).",
+            brianza,
+        ),
+        (
+            "ambito-di-lecco",
+            "Ambito di Lecco",
+            AreaKind::Ambito,
+            "Ambito territoriale che nel 2019 ha scelto l'Impresa Sociale Consorzio Girasole (shared/seeds/004). Elenco dei comuni parziale: solo Lecco (esempio).",
+            vec![istat("097042")?],
+        ),
+        (
+            "distretto-sociale-pavese",
+            "Distretto sociale pavese",
+            AreaKind::District,
+            "Distretto di Fare #BeneComune e della Rete dei Laboratori Sociali (shared/seeds/001, 002). Elenco dei comuni parziale: solo Pavia (esempio).",
+            vec![istat("018110")?],
+        ),
+        (
+            "fare-legami-territorio",
+            "Territorio di Fare Legami",
+            AreaKind::Other,
+            "Crema, Cremona e Casalmaggiore, provincia di Cremona (shared/seeds/003).",
+            vec![istat("019021")?, istat("019035")?, istat("019036")?],
+        ),
+    ];
+    let mut added = 0;
+    for (s, name, kind, description, municipalities) in list {
+        if missing(
+            legami_persistence::areas::find(db, &IdOrSlug::Slug(slug(s)?), Visibility::Privileged)
+                .await,
+        )? {
+            legami_persistence::areas::create(
+                db,
+                AreaFields {
+                    slug: Some(slug(s)?),
+                    name: name.into(),
+                    kind,
+                    description: Some(description.into()),
+                    municipalities,
+                    status: Status::Published,
+                },
+            )
+            .await?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+struct ExampleLab {
+    slug: &'static str,
+    name: &'static str,
+    neighbourhood: &'static str,
+    at: (f64, f64),
+    themes: &'static [&'static str],
+    activities: &'static [&'static str],
+    hours: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const LABS: &[ExampleLab] = &[
+    ExampleLab {
+        slug: "laboratorio-sociale-pavia-ovest-esempio",
+        name: "Laboratorio Sociale Pavia Ovest (esempio)",
+        neighbourhood: "Pavia Ovest",
+        at: (45.1905, 9.1370),
+        themes: &["green_spaces", "mutual_help", "civic_participation"],
+        activities: &["cura del verde", "orto condiviso", "scambio e mutuo aiuto"],
+        hours: &[("wed", "16:30", "19:00"), ("sat", "10:00", "12:30")],
+    },
+    ExampleLab {
+        slug: "laboratorio-sociale-crosione-esempio",
+        name: "Laboratorio Sociale Crosione (esempio)",
+        neighbourhood: "Crosione",
+        at: (45.1960, 9.1540),
+        themes: &["school_support", "parenting"],
+        activities: &["supporto scolastico", "formazione per genitori"],
+        hours: &[("mon", "15:00", "18:00"), ("thu", "15:00", "18:00")],
+    },
+    ExampleLab {
+        slug: "laboratorio-sociale-san-pietro-esempio",
+        name: "Laboratorio Sociale San Pietro in Verzolo (esempio)",
+        neighbourhood: "San Pietro in Verzolo",
+        at: (45.1880, 9.1700),
+        themes: &["health_prevention", "culture", "social_inclusion"],
+        activities: &[
+            "percorsi su salute e prevenzione",
+            "promozione culturale",
+            "feste di quartiere",
+        ],
+        hours: &[("tue", "17:00", "19:00")],
+    },
+];
+
+async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
+    let manager = org(db, "consorzio-sociale-pavese").await?;
+    let partner = org(db, "csv-lombardia-sud").await?;
+    let mut added = 0;
+    let mut ids = Vec::new();
+    for l in LABS {
+        let key = IdOrSlug::Slug(slug(l.slug)?);
+        if let Ok(found) = legami_persistence::labs::find(db, &key, Visibility::Privileged).await {
+            ids.push(found.meta.id);
+            continue;
+        }
+        let hours = l
+            .hours
+            .iter()
+            .map(|(d, o, c)| {
+                OpeningSlot::parse(d, o, c).map_err(|_| anyhow::anyhow!("bad demo hours"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let fields = LabFields {
+            slug: Some(slug(l.slug)?),
+            name: l.name.into(),
+            kind: LabKind::SocialLab,
+            description: Some(format!(
+                "Laboratorio di esempio della Rete dei Laboratori Sociali di Pavia: luogo fisico e di relazione, punto di riferimento per cittadini e organizzazioni del quartiere {} (shared/seeds/001, 002). Nome, indirizzo, posizione e orari sono dati di esempio.",
+                l.neighbourhood
+            )),
+            themes: themes(l.themes)?,
+            activities: lines(l.activities),
+            operators: vec![
+                Operator {
+                    organisation_id: manager,
+                    role: OperatorRole::Manager,
+                },
+                Operator {
+                    organisation_id: partner,
+                    role: OperatorRole::Partner,
+                },
+            ],
+            address: Address {
+                street: Some("Indirizzo di esempio".into()),
+                postcode: Some(Postcode::parse("27100").map_err(|e| anyhow::anyhow!(e.message))?),
+                municipality: istat("018110")?,
+            },
+            neighbourhood: Some(l.neighbourhood.into()),
+            location: Location {
+                lat: l.at.0,
+                lon: l.at.1,
+            },
+            opening_hours: hours,
+            contact: Contact::default(),
+            accessibility: None,
+            status: Status::Published,
+        };
+        ids.push(legami_persistence::labs::create(db, fields).await?.meta.id);
+        added += 1;
+    }
+    Ok((added, ids))
+}
+
+async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<usize> {
+    let csv = org(db, "csv-lombardia-sud").await?;
+    let csp = org(db, "consorzio-sociale-pavese").await?;
+    let mut members = vec![
+        Member {
+            member_type: MemberType::Organisation,
+            id: csv,
+            joined: None,
+        },
+        Member {
+            member_type: MemberType::Organisation,
+            id: csp,
+            joined: None,
+        },
+    ];
+    members.extend(lab_ids.iter().map(|id| Member {
+        member_type: MemberType::Lab,
+        id: *id,
+        joined: None,
+    }));
+    let list = vec![
+        NetworkFields {
+            slug: Some(slug("rete-dei-laboratori-sociali-pavia")?),
+            name: "Rete dei Laboratori Sociali (Pavia)".into(),
+            description: Some("Rete aperta dei Laboratori Sociali e dei gruppi di cittadini di Pavia e del Distretto sociale pavese, nata nel percorso avviato da CSV nel 2019; prima Assemblea aperta alla cittadinanza il 2 luglio 2020, con la presentazione della Mappa (shared/seeds/001, 002). I laboratori membri sono esempi.".into()),
+            since: Some(2019),
+            coordinator_id: Some(csv),
+            members,
+            status: Status::Published,
+        },
+        NetworkFields {
+            slug: Some(slug("tavolo-per-la-giustizia-riparativa")?),
+            name: "Tavolo per la Giustizia Riparativa".into(),
+            description: Some("La rete che dal 2012 lavora al tema della legalità e della giustizia riparativa, su un piano culturale e di realizzazione comune di eventi e iniziative di sensibilizzazione (shared/seeds/000).".into()),
+            since: Some(2012),
+            coordinator_id: None,
+            members: Vec::new(),
+            status: Status::Published,
+        },
+    ];
+    let mut added = 0;
+    for n in list {
+        let key = IdOrSlug::Slug(n.slug.clone().ok_or_else(|| anyhow::anyhow!("slug"))?);
+        if missing(legami_persistence::networks::find(db, &key, Visibility::Privileged).await)? {
+            legami_persistence::networks::create(db, n).await?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+/// (indicator, kind, value, start, end, group, source, note)
+type Figure = (
+    &'static str,
+    MetricKind,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    Option<&'static str>,
+);
+
+const BENECOMUNE_SOURCE: &str = "E' nata la Mappa dei laboratori Sociali Fare#Bene Comune, CSV Lombardia Sud, luglio 2020 (shared/seeds/001)";
+const LEGAMI_SOURCE: &str = "Fare Legami, risultati attesi (shared/seeds/003)";
+const LEGAMI_NOTE: Option<&str> =
+    Some("Periodo di riferimento di esempio: il testo non indica date.");
+
+const BENECOMUNE: &[Figure] = &[
+    (
+        "families_supported",
+        MetricKind::Actual,
+        "159",
+        "2018-11-01",
+        "2020-07-02",
+        None,
+        BENECOMUNE_SOURCE,
+        Some(
+            "Nuclei familiari aiutati a Pavia e nel Distretto sociale pavese \"in poco più di un anno\".",
+        ),
+    ),
+    (
+        "minors_involved",
+        MetricKind::Actual,
+        "600",
+        "2018-11-01",
+        "2020-07-02",
+        Some("eventi ludici e culturali"),
+        BENECOMUNE_SOURCE,
+        Some("\"oltre 600 minori\" in situazioni di svantaggio educativo e sociale."),
+    ),
+    (
+        "minors_involved",
+        MetricKind::Actual,
+        "100",
+        "2018-11-01",
+        "2020-07-02",
+        Some("laboratori di cittadinanza"),
+        BENECOMUNE_SOURCE,
+        Some(
+            "Altri 100 in laboratori di cittadinanza, scambi europei e corsi di avvicinamento al lavoro.",
+        ),
+    ),
+    (
+        "citizens_reached",
+        MetricKind::Actual,
+        "7100",
+        "2018-11-01",
+        "2020-07-02",
+        None,
+        BENECOMUNE_SOURCE,
+        Some("\"oltre 7100 cittadini e cittadine\"."),
+    ),
+    (
+        "organisations_involved",
+        MetricKind::Actual,
+        "116",
+        "2018-11-01",
+        "2020-07-02",
+        None,
+        BENECOMUNE_SOURCE,
+        Some("Organizzazioni sociali e gruppi informali."),
+    ),
+    (
+        "volunteers",
+        MetricKind::Actual,
+        "235",
+        "2018-11-01",
+        "2020-07-02",
+        None,
+        BENECOMUNE_SOURCE,
+        None,
+    ),
+];
+
+const FARE_LEGAMI: &[Figure] = &[
+    (
+        "beneficiaries",
+        MetricKind::Target,
+        "500",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "labs_active",
+        MetricKind::Target,
+        "45",
+        "2018-01-01",
+        "2020-12-31",
+        Some("laboratori di comunità"),
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "companies_involved",
+        MetricKind::Target,
+        "15",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "workers_involved",
+        MetricKind::Target,
+        "1000",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "schools_involved",
+        MetricKind::Target,
+        "10",
+        "2018-01-01",
+        "2020-12-31",
+        Some("istituti comprensivi"),
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "pupils_involved",
+        MetricKind::Target,
+        "1500",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "families_supported",
+        MetricKind::Target,
+        "500",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "public_officials_involved",
+        MetricKind::Target,
+        "100",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+    (
+        "training_labs",
+        MetricKind::Target,
+        "10",
+        "2018-01-01",
+        "2020-12-31",
+        None,
+        LEGAMI_SOURCE,
+        LEGAMI_NOTE,
+    ),
+];
+
+fn figures(list: &[Figure], municipality: Option<&str>) -> anyhow::Result<Vec<MetricFields>> {
+    list.iter()
+        .map(|(ind, kind, value, start, end, group, source, note)| {
+            Ok(MetricFields {
+                indicator: ThemeCode::parse(ind).map_err(|e| anyhow::anyhow!(e.message))?,
+                kind: *kind,
+                value: MetricValue::parse(value).map_err(|e| anyhow::anyhow!(e.message))?,
+                period_start: date(start)?,
+                period_end: date(end)?,
+                lab_id: None,
+                municipality: municipality.map(istat).transpose()?,
+                dimensions: Dimensions {
+                    group: group.map(str::to_owned),
+                    ..Default::default()
+                },
+                source: Some((*source).to_owned()),
+                note: note.map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+struct DemoProject {
+    fields: ProjectFields,
+    figures: Vec<MetricFields>,
+}
+
+async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<usize> {
+    let cariplo = org(db, "fondazione-cariplo").await?;
+    let regione = org(db, "regione-lombardia").await?;
+    let csv = org(db, "csv-lombardia").await?;
+    let base = |s: &str, title: &str, lead: Uuid| -> anyhow::Result<ProjectFields> {
+        Ok(ProjectFields {
+            slug: Some(slug(s)?),
+            title: title.into(),
+            summary: None,
+            description: None,
+            programme: None,
+            phase: ProjectPhase::Active,
+            start_date: None,
+            end_date: None,
+            lead_organisation_id: lead,
+            partners: Vec::new(),
+            funding: Vec::new(),
+            lab_ids: Vec::new(),
+            municipalities: Vec::new(),
+            themes: Vec::new(),
+            objectives: Vec::new(),
+            actions: Vec::new(),
+            website: None,
+            status: Status::Published,
+        })
+    };
+    let mut list = Vec::new();
+
+    let mut p = base(
+        "fare-benecomune",
+        "Fare #BeneComune",
+        org(db, "consorzio-sociale-pavese").await?,
+    )?;
+    p.summary = Some("Progetto triennale di welfare di comunità del Distretto sociale pavese per le famiglie con figli minori, in collaborazione tra istituzioni, associazioni e cittadini.".into());
+    p.description = Some("Promosso dal Consorzio Sociale Pavese e cofinanziato dalla Fondazione Cariplo con il programma Welfare in Azione, avviato nel novembre 2018. Ha potenziato l'Assessorato ai Servizi Sociali del Comune di Pavia e il Consorzio, coordinando assistenti sociali, istituti scolastici, laboratori sociali e partner. A luglio 2020 si avvicinava a metà del percorso (shared/seeds/001).".into());
+    p.programme = Some("Welfare in Azione".into());
+    p.start_date = Some(date("2018-11-01")?);
+    p.partners = vec![
+        Partner {
+            organisation_id: cariplo,
+            role: PartnerRole::Funder,
+        },
+        Partner {
+            organisation_id: org(db, "comune-di-pavia").await?,
+            role: PartnerRole::Partner,
+        },
+        Partner {
+            organisation_id: org(db, "csv-lombardia-sud").await?,
+            role: PartnerRole::Partner,
+        },
+    ];
+    p.lab_ids = lab_ids.to_vec();
+    p.municipalities = vec![istat("018110")?];
+    p.themes = themes(&[
+        "parenting",
+        "school_support",
+        "social_inclusion",
+        "mutual_help",
+    ])?;
+    p.objectives = lines(&[
+        "Aiutare le famiglie con figli minori a carico",
+        "Sviluppare iniziative di welfare comunitario capaci di dialogare con il welfare municipale",
+    ]);
+    p.actions = lines(&[
+        "Sostegno a nuclei familiari con problemi economici, lavorativi e relazionali",
+        "Eventi ludici e culturali per minori in svantaggio educativo",
+        "Laboratori di cittadinanza, scambi europei e corsi di avvicinamento al lavoro",
+        "Rete e Mappa dei Laboratori Sociali",
+    ]);
+    list.push(DemoProject {
+        fields: p,
+        figures: figures(BENECOMUNE, Some("018110"))?,
+    });
+
+    let mut p = base(
+        "fare-legami",
+        "Fare Legami",
+        org(db, "comune-di-cremona").await?,
+    )?;
+    p.summary = Some("Ricerca-azione di welfare per sostenere persone e famiglie a rischio con percorsi di empowerment, laboratori di comunità e nuove collaborazioni tra pubblico, privato sociale e profit.".into());
+    p.description = Some("Progetto del programma Welfare in Azione di Fondazione Cariplo a Crema, Cremona e Casalmaggiore (provincia di Cremona). Il capofila indicato è un dato di esempio: il testo non lo nomina (shared/seeds/003).".into());
+    p.programme = Some("Welfare in Azione".into());
+    p.partners = vec![
+        Partner {
+            organisation_id: cariplo,
+            role: PartnerRole::Funder,
+        },
+        Partner {
+            organisation_id: org(db, "comune-di-crema").await?,
+            role: PartnerRole::Partner,
+        },
+        Partner {
+            organisation_id: org(db, "comune-di-casalmaggiore").await?,
+            role: PartnerRole::Partner,
+        },
+    ];
+    p.municipalities = vec![istat("019021")?, istat("019035")?, istat("019036")?];
+    p.themes = themes(&[
+        "social_inclusion",
+        "employment",
+        "corporate_engagement",
+        "parenting",
+    ])?;
+    p.objectives = lines(&[
+        "Intercettare i soggetti vulnerabili in ottica partecipativa e preventiva",
+        "Favorire la revisione complessiva del modello di lavoro sociale mediante l'investimento sul lavoro di comunità",
+        "Sviluppare opportunità d'incontro, di socializzazione e di aggregazione delle persone nei luoghi di vita",
+        "Guardare allo sviluppo del territorio sulla base della qualità del tessuto sociale",
+        "Favorire percorsi di attivazione delle persone per l'autonomia",
+        "Ristrutturare i processi di accesso e (ri)collocamento al lavoro",
+    ]);
+    p.actions = lines(&[
+        "Patti generativi per l'inclusione sociale di famiglie con minori e giovani disoccupati",
+        "Laboratori di comunità",
+        "Civic center per attività extrascolastiche, animative, culturali e aggregative",
+        "Wel(l)fare lab",
+    ]);
+    list.push(DemoProject {
+        fields: p,
+        figures: figures(FARE_LEGAMI, None)?,
+    });
+
+    let mut p = base(
+        "contatto-trame-riparative",
+        "COnTatto: trame riparative nella comunità",
+        csv,
+    )?;
+    p.summary = Some("Rimette al centro la comunità nella gestione dei conflitti, perché incomprensioni e contenziosi non siano delegati solo al sistema giudiziario. Finanziato da Fondazione Cariplo (shared/seeds/000); capofila: dato di esempio.".into());
+    p.partners = vec![Partner {
+        organisation_id: cariplo,
+        role: PartnerRole::Funder,
+    }];
+    p.themes = themes(&["restorative_justice", "civic_participation"])?;
+    list.push(DemoProject {
+        fields: p,
+        figures: Vec::new(),
+    });
+
+    let mut p = base(
+        "mind-the-gap-azzardo",
+        "MIND THE G.A.P. - L'azzardo azzanna",
+        org(db, "ats-brianza").await?,
+    )?;
+    p.summary = Some("Condivisione del modello di contrasto al gioco d'azzardo del Distretto di Lecco, da replicare negli 8 Ambiti Territoriali di ATS Brianza. Finanziato da Regione Lombardia (shared/seeds/000); capofila: dato di esempio.".into());
+    p.partners = vec![Partner {
+        organisation_id: regione,
+        role: PartnerRole::Funder,
+    }];
+    p.municipalities = vec![istat("097042")?];
+    p.themes = themes(&["gambling_prevention", "health_prevention"])?;
+    list.push(DemoProject {
+        fields: p,
+        figures: Vec::new(),
+    });
+
+    let mut p = base(
+        "valoriamo-marketing-sociale",
+        "Valoriamo - Marketing sociale",
+        csv,
+    )?;
+    p.summary = Some("Il marketing sociale come strumento per raccolte fondi stabili e strutturate a sostegno delle organizzazioni non profit e delle associazioni locali, promuovendo il lavoro in provincia di Lecco (shared/seeds/000); capofila: dato di esempio.".into());
+    p.municipalities = vec![istat("097042")?];
+    p.themes = themes(&["fundraising", "corporate_engagement"])?;
+    list.push(DemoProject {
+        fields: p,
+        figures: Vec::new(),
+    });
+
+    let mut added = 0;
+    for d in list {
+        let key = IdOrSlug::Slug(
+            d.fields
+                .slug
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("slug"))?,
+        );
+        if !missing(legami_persistence::projects::find(db, &key, Visibility::Privileged).await)? {
+            continue;
+        }
+        let labs = d.fields.lab_ids.clone();
+        let created = legami_persistence::projects::create(db, d.fields).await?;
+        if !d.figures.is_empty() {
+            legami_persistence::metrics::insert_batch(db, created.meta.id, d.figures, &labs)
+                .await?;
+        }
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// Loads what is missing; returns how many records were added.
+pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<usize> {
+    let mut added = indicators(db).await?;
+    added += areas(db).await?;
+    let (n, lab_ids) = labs(db).await?;
+    added += n;
+    added += networks(db, &lab_ids).await?;
+    added += projects(db, &lab_ids).await?;
+    Ok(added)
+}
