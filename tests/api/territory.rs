@@ -84,6 +84,20 @@ async fn areas_group_municipalities_and_filter_every_collection() {
         &["area"],
     );
 
+    let ms = json_of(
+        app.get("/api/v1/municipalities?area=distretto-sociale-pavese")
+            .await,
+        200,
+    )
+    .await;
+    let names: Vec<&str> = ms["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"Pavia"), "{names:?}");
     let by_m = json_of(app.get("/api/v1/areas?municipality=018177").await, 200).await;
     assert_eq!(by_m["page"]["total"], 1);
     let path = format!("/api/v1/areas/{}", area["slug"].as_str().unwrap());

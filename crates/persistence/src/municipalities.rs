@@ -21,6 +21,8 @@ pub struct MunicipalityFilter {
     pub provinces: Vec<String>,
     /// Region codes (`03`) or names (`Lombardia`), any of.
     pub regions: Vec<String>,
+    /// Only these codes (the municipalities of the chosen areas).
+    pub codes: Option<Vec<String>>,
 }
 
 impl From<Model> for Municipality {
@@ -61,6 +63,9 @@ fn condition(f: &MunicipalityFilter) -> Condition {
             }
         }
         c = c.add(any);
+    }
+    if let Some(codes) = &f.codes {
+        c = c.add(Column::IstatCode.is_in(codes.iter().cloned()));
     }
     c
 }

@@ -135,6 +135,9 @@ pub struct MunicipalityQuery {
     /// Region code (`03`) or name (`Lombardia`); repeatable.
     #[param(style = Form, explode, example = json!(["Lombardia"]))]
     pub region: Option<Vec<String>>,
+    /// Area (slug or id): its municipalities; repeatable.
+    #[param(style = Form, explode, example = json!(["ambito-di-lecco"]))]
+    pub area: Option<Vec<String>>,
     /// Page size, 1-100 (default 20).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
@@ -244,10 +247,13 @@ pub async fn list_municipalities(
         format: q.format.as_deref(),
     };
     let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let codes = crate::listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    errs.finish()?;
     let filter = MunicipalityFilter {
         q: search,
         provinces,
         regions,
+        codes,
     };
     if args.format == Format::Json {
         let page = store::list(&state.db, &filter, &args.page).await?;
