@@ -54,8 +54,13 @@ fn is_unavailable(err: &DbErr) -> bool {
             ) || e
                 .as_database_error()
                 .and_then(|d| d.code())
-                // PostgreSQL "admin shutdown", "cannot connect now", "connection failure" classes.
-                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08"))
+                // PostgreSQL "admin shutdown", "cannot connect now", "connection failure"
+                // classes; SQLite busy/locked after the busy timeout (5, 6, extended codes).
+                .is_some_and(|c| {
+                    c.starts_with("57P")
+                        || c.starts_with("08")
+                        || matches!(c.as_ref(), "5" | "6" | "261" | "262" | "517")
+                })
         }
         _ => false,
     }

@@ -523,7 +523,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     fields: LabFields,
 ) -> StoreResult<Lab> {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check_references(&txn, &fields, None).await?;
     let slug = match &fields.slug {
         Some(s) => s.clone(),
@@ -574,7 +574,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     fields: LabFields,
 ) -> StoreResult<Lab> {
     let id = id.to_string();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check_references(&txn, &fields, Some(&id)).await?;
     let now = now();
     let mut am = ActiveModel {

@@ -4,12 +4,13 @@
 //! transaction) and speaks domain types. Writes append to the change log in the same transaction.
 
 pub mod areas;
-mod changes;
+pub mod changes;
 mod entities;
 pub mod error;
 pub mod geo;
 pub mod indicators;
 pub mod labs;
+pub mod map;
 pub mod metrics;
 pub mod municipalities;
 pub mod networks;

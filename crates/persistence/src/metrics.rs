@@ -126,7 +126,7 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
         return Err(StoreError::Invalid(errs));
     }
     let now = now();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(500) {
         let mut ins = Query::insert();

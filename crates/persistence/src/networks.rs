@@ -283,7 +283,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     f: NetworkFields,
 ) -> StoreResult<Network> {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, None).await?;
     let slug = match &f.slug {
         Some(s) => s.clone(),
@@ -325,7 +325,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     f: NetworkFields,
 ) -> StoreResult<Network> {
     let id = id.to_string();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, Some(&id)).await?;
     let now = now();
     let mut am = ActiveModel {

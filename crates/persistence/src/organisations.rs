@@ -411,7 +411,7 @@ pub async fn create<C>(db: &C, fields: OrganisationFields) -> StoreResult<Organi
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check_references(&txn, &fields, None).await?;
     let slug = match &fields.slug {
         Some(s) => s.clone(),
@@ -461,7 +461,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let id = id.to_string();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check_references(&txn, &fields, Some(&id)).await?;
     let now = crate::records::now();
     let mut am = ActiveModel {
@@ -496,7 +496,7 @@ pub async fn delete<C>(db: &C, id: Uuid, expected_version: i64) -> StoreResult<(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     let led = crate::projects::led_live(&txn, id).await?;
     if !led.is_empty() {
         let names: Vec<String> = led

@@ -540,7 +540,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     f: ProjectFields,
 ) -> StoreResult<Project> {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, None).await?;
     let slug = match &f.slug {
         Some(s) => s.clone(),
@@ -574,7 +574,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     f: ProjectFields,
 ) -> StoreResult<Project> {
     let id = id.to_string();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, Some(&id)).await?;
     let now = now();
     let mut am = ActiveModel {

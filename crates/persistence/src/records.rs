@@ -107,7 +107,7 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     let id = id.to_string();
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     let now = now();
     let q = Query::update()
         .table(a(table))
@@ -147,7 +147,7 @@ pub(crate) async fn restore<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let txn = db.begin().await?;
+    let txn = crate::records::write_txn(db).await?;
     let q = Query::select()
         .columns([a("id"), a("deleted_at")])
         .from(a(table))
@@ -308,4 +308,15 @@ pub async fn area_municipalities(
             .filter_map(|r| r.try_get_by_index::<String>(0).ok())
             .collect(),
     ))
+}
+
+/// Opens a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so concurrent writers queue on
+/// the busy timeout instead of failing when a read lock cannot be upgraded; elsewhere a plain
+/// `BEGIN` (nested calls become savepoints).
+pub(crate) async fn write_txn<C: TransactionTrait>(db: &C) -> StoreResult<C::Transaction> {
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
 }

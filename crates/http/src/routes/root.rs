@@ -33,6 +33,8 @@ pub const COLLECTIONS: &[&str] = &[
     "labs",
     "projects",
     "metrics",
+    "changes",
+    "map",
     "networks",
     "areas",
     "indicators",

@@ -1,0 +1,164 @@
+//! The map feed: published labs and located organisations as compact points.
+
+use crate::error::StoreResult;
+use crate::geo::BBox;
+use crate::records::{a, link_rows};
+use legami_domain::{ProvinceAbbr, Status, ThemeCode};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
+
+/// One point of the map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapPoint {
+    /// `lab` or `organisation`.
+    pub kind_of_record: &'static str,
+    /// Id.
+    pub id: String,
+    /// Slug.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+    /// The record's own kind (`social_lab`, `odv`, ...).
+    pub kind: String,
+    /// Theme codes.
+    pub themes: Vec<String>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+}
+
+/// Map filters.
+#[derive(Debug, Clone, Default)]
+pub struct MapFilter {
+    /// Include labs.
+    pub labs: bool,
+    /// Include organisations.
+    pub organisations: bool,
+    /// Inside this box.
+    pub bbox: Option<BBox>,
+    /// Any of these themes.
+    pub themes: Vec<ThemeCode>,
+    /// Any of these record kinds.
+    pub kinds: Vec<String>,
+    /// In these provinces.
+    pub provinces: Vec<ProvinceAbbr>,
+    /// In these municipalities (resolved areas included).
+    pub municipalities: Option<Vec<String>>,
+}
+
+async fn points(
+    db: &impl ConnectionTrait,
+    table: &str,
+    theme_table: &str,
+    owner: &str,
+    label: &'static str,
+    f: &MapFilter,
+    cap: u64,
+) -> StoreResult<Vec<MapPoint>> {
+    let mut c = Cond::all()
+        .add(Expr::col(a("deleted_at")).is_null())
+        .add(Expr::col(a("status")).eq(Status::Published.as_str()))
+        .add(Expr::col(a("lat")).is_not_null())
+        .add(Expr::col(a("lon")).is_not_null());
+    if let Some(b) = f.bbox {
+        c = c
+            .add(Expr::col(a("lat")).between(b.min_lat, b.max_lat))
+            .add(Expr::col(a("lon")).between(b.min_lon, b.max_lon));
+    }
+    if !f.kinds.is_empty() {
+        c = c.add(Expr::col(a("kind")).is_in(f.kinds.clone()));
+    }
+    if let Some(ms) = &f.municipalities {
+        c = c.add(Expr::col(a("municipality")).is_in(ms.clone()));
+    }
+    if !f.provinces.is_empty() {
+        c = c.add(
+            Expr::col(a("municipality")).in_subquery(
+                Query::select()
+                    .column(a("istat_code"))
+                    .from(a("municipalities"))
+                    .and_where(
+                        Expr::col(a("province_abbr"))
+                            .is_in(f.provinces.iter().map(|p| p.as_str().to_owned())),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    if !f.themes.is_empty() {
+        c = c.add(
+            Expr::col(a("id")).in_subquery(
+                Query::select()
+                    .column(a(owner))
+                    .from(a(theme_table))
+                    .and_where(
+                        Expr::col(a("theme_code"))
+                            .is_in(f.themes.iter().map(|t| t.as_str().to_owned())),
+                    )
+                    .to_owned(),
+            ),
+        );
+    }
+    let q = Query::select()
+        .columns([a("id"), a("slug"), a("name"), a("kind"), a("lat"), a("lon")])
+        .from(a(table))
+        .cond_where(c)
+        .order_by(a("id"), sea_orm::Order::Asc)
+        .limit(cap)
+        .to_owned();
+    let rows = db.query_all(&q).await?;
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect();
+    let mut themes = link_rows(db, theme_table, owner, &ids, &["theme_code"], "theme_code").await?;
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get_by_index(0)?;
+            let t = themes
+                .remove(&id)
+                .unwrap_or_default()
+                .iter()
+                .map(|x| x.try_get_by_index::<String>(1))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(MapPoint {
+                kind_of_record: label,
+                slug: r.try_get_by_index(1)?,
+                name: r.try_get_by_index(2)?,
+                kind: r.try_get_by_index(3)?,
+                lat: r.try_get_by_index(4)?,
+                lon: r.try_get_by_index(5)?,
+                themes: t,
+                id,
+            })
+        })
+        .collect()
+}
+
+/// Points matching the filter, labs first; at most `cap` of each type.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    f: &MapFilter,
+    cap: u64,
+) -> StoreResult<Vec<MapPoint>> {
+    let mut out = Vec::new();
+    if f.labs {
+        out.extend(points(db, "labs", "lab_themes", "lab_id", "lab", f, cap).await?);
+    }
+    if f.organisations {
+        out.extend(
+            points(
+                db,
+                "organisations",
+                "organisation_themes",
+                "organisation_id",
+                "organisation",
+                f,
+                cap,
+            )
+            .await?,
+        );
+    }
+    Ok(out)
+}
