@@ -12,4 +12,5 @@ mod pagination;
 mod projects;
 mod protocol;
 mod reference;
+mod search;
 mod territory;

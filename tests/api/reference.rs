@@ -221,8 +221,10 @@ async fn discovery_root_links_everything() {
     let app = TestApp::spawn().await;
     let v: Value = json_of(app.get("/api/v1").await, 200).await;
     assert_eq!(v["api_version"], "v1");
+    assert_eq!(v["links"]["search"], "/api/v1/search{?q,types}");
     for (name, href) in v["links"].as_object().unwrap() {
-        let res = app.get(href.as_str().unwrap()).await;
+        let href = href.as_str().unwrap().replace("{?q,types}", "?q=rete");
+        let res = app.get(&href).await;
         assert!(
             res.status().is_success() || res.status().is_redirection(),
             "{name} -> {}",

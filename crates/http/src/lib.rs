@@ -67,6 +67,7 @@ impl Modify for SecurityAddon {
         (name = "projects", description = "Projects with partners, funding, labs and results"),
         (name = "networks", description = "Standing networks of organisations and labs"),
         (name = "metrics", description = "Indicators and participation metrics"),
+        (name = "search", description = "Full-text search across types, with facets"),
         (name = "mirroring", description = "The change feed and the map, for partner sites that mirror the data"),
         (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
         (name = "themes", description = "The themes vocabulary"),
@@ -104,6 +105,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(metrics::create_metrics)
             .service(metrics::metrics_summary)
             .service(metrics::list_metrics)
+            .service(search::search)
             .service(feed::list_changes)
             .service(feed::map)
             .service(networks::list_networks)

@@ -51,6 +51,8 @@ pub struct LabFilter {
     pub near: Option<Near>,
     /// Inside a box.
     pub bbox: Option<BBox>,
+    /// Full-text query (`q`).
+    pub q: Option<crate::search::SearchQuery>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -212,7 +214,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &LabFilter, vis: Visibility) -> Condition {
+fn cond(f: &LabFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
@@ -280,6 +282,9 @@ fn cond(f: &LabFilter, vis: Visibility) -> Condition {
             .add(Column::Lat.between(min_lat, max_lat))
             .add(Column::Lon.between(min_lon, max_lon));
     }
+    if let Some(q) = &f.q {
+        c = c.add(crate::search::in_matches(backend, ENTITY, "labs.id", q));
+    }
     c
 }
 
@@ -319,7 +324,7 @@ pub async fn list(
     if let Some(n) = f.near {
         return list_near(db, f, n, vis, page).await;
     }
-    let c = cond(f, vis);
+    let c = cond(f, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(c.clone()).count(db).await?)
     } else {
@@ -369,7 +374,10 @@ async fn list_near(
     vis: Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<LabHit>> {
-    let rows = Entity::find().filter(cond(f, vis)).all(db).await?;
+    let rows = Entity::find()
+        .filter(cond(f, vis, db.get_database_backend()))
+        .all(db)
+        .await?;
     let mut hits: Vec<(Model, f64)> = rows
         .into_iter()
         .map(|m| {
@@ -434,7 +442,7 @@ pub async fn fingerprint(
     f: &LabFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis)).await
+    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live lab by id or slug, if the caller may see it.
@@ -561,6 +569,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(created)
@@ -615,6 +624,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let updated = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(updated)

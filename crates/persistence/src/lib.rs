@@ -18,6 +18,7 @@ pub mod organisations;
 pub mod pagination;
 pub mod projects;
 pub mod records;
+pub mod search;
 pub mod themes;
 
 pub use error::{StoreError, StoreResult};

@@ -33,6 +33,8 @@ pub struct NetworkFilter {
     pub statuses: Vec<Status>,
     /// Changed at or after.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Full-text query (`q`).
+    pub q: Option<crate::search::SearchQuery>,
 }
 
 fn corrupt(e: FieldError) -> StoreError {
@@ -93,7 +95,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &NetworkFilter, vis: Visibility) -> Condition {
+fn cond(f: &NetworkFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.statuses.is_empty() {
         c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
@@ -117,6 +119,9 @@ fn cond(f: &NetworkFilter, vis: Visibility) -> Condition {
     if let Some(since) = f.updated_since {
         c = c.add(Column::UpdatedAt.gte(since));
     }
+    if let Some(q) = &f.q {
+        c = c.add(crate::search::in_matches(backend, ENTITY, "networks.id", q));
+    }
     c
 }
 
@@ -127,7 +132,7 @@ pub async fn list(
     vis: Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Network>> {
-    let c = cond(f, vis);
+    let c = cond(f, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(c.clone()).count(db).await?)
     } else {
@@ -184,7 +189,7 @@ pub async fn fingerprint(
     f: &NetworkFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis)).await
+    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live network by id or slug.
@@ -312,6 +317,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let n = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(n)
@@ -357,6 +363,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let n = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(n)

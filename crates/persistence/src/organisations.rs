@@ -42,6 +42,8 @@ pub struct OrganisationFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Municipalities of the chosen area(s), already resolved.
     pub area_municipalities: Option<Vec<String>>,
+    /// Full-text query (`q`).
+    pub q: Option<crate::search::SearchQuery>,
 }
 
 fn corrupt(what: &str, e: FieldError) -> StoreError {
@@ -200,7 +202,11 @@ pub async fn find(
         .ok_or(StoreError::NotFound)
 }
 
-fn list_condition(f: &OrganisationFilter, vis: Visibility) -> Condition {
+fn list_condition(
+    f: &OrganisationFilter,
+    vis: Visibility,
+    backend: sea_orm::DbBackend,
+) -> Condition {
     let mut c = visible(vis);
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
@@ -243,6 +249,14 @@ fn list_condition(f: &OrganisationFilter, vis: Visibility) -> Condition {
     }
     if let Some(ms) = &f.area_municipalities {
         c = c.add(Column::Municipality.is_in(ms.iter().cloned()));
+    }
+    if let Some(q) = &f.q {
+        c = c.add(crate::search::in_matches(
+            backend,
+            "organisation",
+            "organisations.id",
+            q,
+        ));
     }
     c
 }
@@ -289,7 +303,7 @@ pub async fn list(
     vis: Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Organisation>> {
-    let cond = list_condition(filter, vis);
+    let cond = list_condition(filter, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(cond.clone()).count(db).await?)
     } else {
@@ -329,7 +343,12 @@ pub async fn fingerprint(
     filter: &OrganisationFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    crate::records::fingerprint(db, "organisations", list_condition(filter, vis)).await
+    crate::records::fingerprint(
+        db,
+        "organisations",
+        list_condition(filter, vis, db.get_database_backend()),
+    )
+    .await
 }
 
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is
@@ -434,6 +453,7 @@ where
     Entity::insert(am).exec_without_returning(&txn).await?;
     write_themes(&txn, &id, &fields.themes).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(created)
@@ -485,6 +505,7 @@ where
     }
     write_themes(&txn, &id, &fields.themes).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let updated = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(updated)

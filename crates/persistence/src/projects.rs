@@ -46,6 +46,8 @@ pub struct ProjectFilter {
     pub statuses: Vec<Status>,
     /// Changed at or after.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Full-text query (`q`).
+    pub q: Option<crate::search::SearchQuery>,
 }
 
 fn corrupt(e: FieldError) -> StoreError {
@@ -197,7 +199,7 @@ fn sub(
         .to_owned()
 }
 
-fn cond(f: &ProjectFilter, vis: Visibility) -> Condition {
+fn cond(f: &ProjectFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.phases.is_empty() {
         c = c.add(Column::Phase.is_in(f.phases.iter().map(|k| k.as_str())));
@@ -277,6 +279,9 @@ fn cond(f: &ProjectFilter, vis: Visibility) -> Condition {
     if let Some(since) = f.updated_since {
         c = c.add(Column::UpdatedAt.gte(since));
     }
+    if let Some(q) = &f.q {
+        c = c.add(crate::search::in_matches(backend, ENTITY, "projects.id", q));
+    }
     c
 }
 
@@ -287,7 +292,7 @@ pub async fn list(
     vis: Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Project>> {
-    let c = cond(f, vis);
+    let c = cond(f, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(c.clone()).count(db).await?)
     } else {
@@ -344,7 +349,7 @@ pub async fn fingerprint(
     f: &ProjectFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis)).await
+    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live project by id or slug.
@@ -561,6 +566,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     Entity::insert(am).exec_without_returning(&txn).await?;
     write_links(&txn, &id, &f).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(p)
@@ -598,6 +604,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     }
     write_links(&txn, &id, &f).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(p)

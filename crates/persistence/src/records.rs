@@ -123,6 +123,7 @@ where
     }
     let status = status_of(&txn, table, &id).await?;
     changes::record(&txn, entity, &id, Op::Delete, status, now).await?;
+    crate::search::reindex(&txn, entity, &id).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -168,6 +169,7 @@ where
         txn.execute(&up).await?;
         let status = status_of(&txn, table, &id).await?;
         changes::record(&txn, entity, &id, Op::Upsert, status, now).await?;
+        crate::search::reindex(&txn, entity, &id).await?;
     }
     txn.commit().await?;
     Ok(id)

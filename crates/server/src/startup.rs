@@ -41,6 +41,15 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
     legami_persistence::migrate(&db)
         .await
         .context("migrations failed")?;
+    let indexed = legami_persistence::search::backfill(&db)
+        .await
+        .context("search index backfill")?;
+    if indexed > 0 {
+        tracing::info!(
+            records = indexed,
+            "search documents written for records that had none"
+        );
+    }
     Ok(db)
 }
 

@@ -330,6 +330,10 @@ impl LabInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LabQuery {
+    /// Full-text search, Italian-aware (accents ignored, words stemmed): only records matching
+    /// every word. 1-200 characters.
+    #[param(example = "laboratori famiglie")]
+    pub q: Option<String>,
     /// Kind of place; repeatable.
     #[param(value_type = Option<Vec<LabKindCode>>, style = Form, explode)]
     pub kind: Option<Vec<String>>,
@@ -499,6 +503,7 @@ pub async fn list_labs(
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         near: listing::parse_near(q.near.as_deref(), q.radius_km.as_deref(), &mut errs),
         bbox: listing::parse_bbox(q.bbox.as_deref(), &mut errs),
+        q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
         ..Default::default()
     };
     if q.sort

@@ -10,5 +10,6 @@ pub mod networks;
 pub mod organisations;
 pub mod projects;
 pub mod root;
+pub mod search;
 pub mod themes;
 pub mod writes;

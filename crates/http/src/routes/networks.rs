@@ -236,6 +236,10 @@ impl NetworkInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NetworkQuery {
+    /// Full-text search, Italian-aware (accents ignored, words stemmed): only records matching
+    /// every word. 1-200 characters.
+    #[param(example = "laboratori famiglie")]
+    pub q: Option<String>,
     /// Networks with this organisation or lab (id) as member or coordinator; repeatable.
     #[param(style = Form, explode)]
     pub member: Option<Vec<String>>,
@@ -322,6 +326,7 @@ pub async fn list_networks(
         members: errs.each("member", &q.member, parse_id),
         statuses: errs.each("status", &q.status, Status::parse),
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
+        q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
     let known = schema_fields::<NetworkDto>();
     let spec = CollectionSpec {

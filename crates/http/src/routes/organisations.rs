@@ -285,6 +285,10 @@ impl OrganisationInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrganisationQuery {
+    /// Full-text search, Italian-aware (accents ignored, words stemmed): only records matching
+    /// every word. 1-200 characters.
+    #[param(example = "laboratori famiglie")]
+    pub q: Option<String>,
     /// Kind of body; repeatable or comma-separated (any of).
     #[param(value_type = Option<Vec<OrganisationKindCode>>, style = Form, explode)]
     pub kind: Option<Vec<String>>,
@@ -395,6 +399,7 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
         statuses: errs.each("status", &q.status, Status::parse),
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         area_municipalities: None,
+        q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     }
 }
 

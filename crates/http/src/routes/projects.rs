@@ -383,6 +383,10 @@ impl ProjectInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProjectQuery {
+    /// Full-text search, Italian-aware (accents ignored, words stemmed): only records matching
+    /// every word. 1-200 characters.
+    #[param(example = "laboratori famiglie")]
+    pub q: Option<String>,
     /// Phase; repeatable.
     #[param(value_type = Option<Vec<ProjectPhaseCode>>, style = Form, explode)]
     pub phase: Option<Vec<String>>,
@@ -541,6 +545,7 @@ pub async fn list_projects(
         statuses: errs.each("status", &q.status, Status::parse),
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         area_municipalities: None,
+        q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
     let known = schema_fields::<ProjectDto>();
     let spec = CollectionSpec {

@@ -53,6 +53,8 @@ pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse,
         .iter()
         .map(|c| ((*c).to_owned(), format!("/api/v1/{c}")))
         .collect();
+    // Search needs a query: an RFC 6570 template instead of a plain link.
+    links.insert("search".into(), "/api/v1/search{?q,types}".into());
     links.insert("openapi".into(), "/openapi.json".into());
     links.insert("docs".into(), "/docs".into());
     links.insert("health".into(), "/health/ready".into());
