@@ -35,6 +35,16 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Geo filters of /search use the box of the radius first.
+        m.create_index(
+            Index::create()
+                .name("idx_search_docs_lat_lon")
+                .table(s("search_docs"))
+                .col(s("lat"))
+                .col(s("lon"))
+                .to_owned(),
+        )
+        .await?;
         let db = m.get_connection();
         match m.get_database_backend() {
             DbBackend::Postgres => {

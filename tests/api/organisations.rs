@@ -653,3 +653,67 @@ async fn csv_and_geojson_exports() {
         .unwrap();
     assert_eq!(res.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn radius_and_box_search_on_organisations() {
+    let app = TestApp::spawn().await;
+    app.create_org(
+        "Vicina",
+        json!({"location": {"lat": 45.1850, "lon": 9.1600}}),
+    )
+    .await;
+    app.create_org(
+        "Lontana",
+        json!({"location": {"lat": 45.4642, "lon": 9.1900}}),
+    )
+    .await;
+    app.create_org("Senza sede", json!({"kind": "informal_group"}))
+        .await;
+    let v = json_of(
+        app.get("/api/v1/organisations?near=45.1847,9.1582&radius_km=50&sort=distance")
+            .await,
+        200,
+    )
+    .await;
+    let got: Vec<(&str, f64)> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap(),
+                o["distance_km"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        vec!["Vicina", "Lontana"]
+    );
+    let want = crate::helpers::haversine(45.1847, 9.1582, 45.4642, 9.1900);
+    assert!(
+        (got[1].1 - want).abs() <= want * 0.001,
+        "{} vs {want}",
+        got[1].1
+    );
+    let v = json_of(
+        app.get("/api/v1/organisations?near=45.1847,9.1582&radius_km=5")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(v["page"]["total"], 1);
+    let v = json_of(
+        app.get("/api/v1/organisations?bbox=9.0,45.0,9.5,45.3")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(v["page"]["total"], 1);
+    assert_eq!(v["data"][0]["name"], "Vicina");
+    assert!(v["data"][0].get("distance_km").is_none());
+    assert_fields(
+        &json_of(app.get("/api/v1/organisations?sort=distance").await, 422).await,
+        &["sort"],
+    );
+}

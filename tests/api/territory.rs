@@ -98,6 +98,10 @@ async fn areas_group_municipalities_and_filter_every_collection() {
         .collect();
     assert_eq!(names.len(), 2);
     assert!(names.contains(&"Pavia"), "{names:?}");
+    let found = json_of(app.get("/api/v1/areas?q=distretti%20pavesi").await, 200).await;
+    assert_eq!(found["page"]["total"], 1, "q on areas: stemmed and folded");
+    let none = json_of(app.get("/api/v1/search?q=distretto").await, 200).await;
+    assert_eq!(none["page"]["total"], 0, "areas are not /search types");
     let by_m = json_of(app.get("/api/v1/areas?municipality=018177").await, 200).await;
     assert_eq!(by_m["page"]["total"], 1);
     let path = format!("/api/v1/areas/{}", area["slug"].as_str().unwrap());

@@ -33,6 +33,8 @@ pub struct AreaFilter {
     pub municipalities: Vec<IstatCode>,
     /// Statuses.
     pub statuses: Vec<Status>,
+    /// Full-text query (`q`).
+    pub q: Option<crate::search::SearchQuery>,
 }
 
 fn corrupt(e: FieldError) -> StoreError {
@@ -85,7 +87,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &AreaFilter, vis: Visibility) -> Condition {
+fn cond(f: &AreaFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
@@ -107,6 +109,9 @@ fn cond(f: &AreaFilter, vis: Visibility) -> Condition {
             ),
         );
     }
+    if let Some(q) = &f.q {
+        c = c.add(crate::search::in_matches(backend, ENTITY, "areas.id", q));
+    }
     c
 }
 
@@ -117,7 +122,7 @@ pub async fn list(
     vis: Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Area>> {
-    let c = cond(f, vis);
+    let c = cond(f, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(c.clone()).count(db).await?)
     } else {
@@ -174,7 +179,7 @@ pub async fn fingerprint(
     f: &AreaFilter,
     vis: Visibility,
 ) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis)).await
+    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live area by id or slug.
@@ -274,6 +279,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let a = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(a)
@@ -319,6 +325,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
+    crate::search::reindex(&txn, ENTITY, &id).await?;
     let a = load(&txn, &id).await?;
     txn.commit().await?;
     Ok(a)

@@ -56,6 +56,68 @@ pub struct BBox {
     pub max_lat: f64,
 }
 
+/// Cuts one page out of radius-search candidates: keeps those within the radius, sorts them by
+/// `(key, id)` (distance compared as a number), and starts after the cursor position. Returns
+/// the page with distances, the next position, and the total within the radius.
+pub fn radius_page<M>(
+    rows: Vec<M>,
+    near: Near,
+    lat_lon: impl Fn(&M) -> Option<(f64, f64)>,
+    key_of: impl Fn(&M, f64) -> String,
+    id_of: impl Fn(&M) -> String,
+    page: &crate::PageRequest,
+) -> (Vec<(M, f64)>, Option<crate::KeysetPos>, u64) {
+    use std::cmp::Ordering;
+    let by_distance = page.sort.field == "distance";
+    let cmp_keys = |a: &str, b: &str| -> Ordering {
+        if by_distance {
+            a.parse::<f64>()
+                .unwrap_or(0.0)
+                .total_cmp(&b.parse::<f64>().unwrap_or(0.0))
+        } else {
+            a.cmp(b)
+        }
+    };
+    let mut hits: Vec<(M, f64, String, String)> = rows
+        .into_iter()
+        .filter_map(|m| {
+            let (lat, lon) = lat_lon(&m)?;
+            let d = haversine_km(near.lat, near.lon, lat, lon);
+            (d <= near.radius_km).then(|| {
+                let k = key_of(&m, d);
+                let id = id_of(&m);
+                (m, d, k, id)
+            })
+        })
+        .collect();
+    let total = hits.len() as u64;
+    hits.sort_by(|a, b| {
+        let o = cmp_keys(&a.2, &b.2).then_with(|| a.3.cmp(&b.3));
+        if page.sort.desc { o.reverse() } else { o }
+    });
+    if let Some(pos) = &page.after {
+        hits.retain(|h| {
+            let o = cmp_keys(&h.2, &pos.key).then_with(|| h.3.as_str().cmp(pos.id.as_str()));
+            if page.sort.desc {
+                o == Ordering::Less
+            } else {
+                o == Ordering::Greater
+            }
+        });
+    }
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let next = (hits.len() > limit).then(|| crate::KeysetPos {
+        key: hits[limit - 1].2.clone(),
+        id: hits[limit - 1].3.clone(),
+    });
+    hits.truncate(limit);
+    (
+        hits.into_iter().map(|(m, d, _, _)| (m, d)).collect(),
+        next,
+        total,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

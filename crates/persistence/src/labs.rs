@@ -3,7 +3,7 @@
 use crate::changes::{self, Op};
 use crate::entities::labs::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::geo::{BBox, Near, haversine_km, radius_box};
+use crate::geo::{BBox, Near, radius_box};
 use crate::organisations::ts_key;
 use crate::pagination::{KeysetPos, Page, PageRequest, after, finish};
 use crate::records::{self, a, now};
@@ -19,7 +19,6 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
 use uuid::Uuid;
 
 const TABLE: &str = "labs";
@@ -378,50 +377,21 @@ async fn list_near(
         .filter(cond(f, vis, db.get_database_backend()))
         .all(db)
         .await?;
-    let mut hits: Vec<(Model, f64)> = rows
-        .into_iter()
-        .map(|m| {
-            let d = haversine_km(n.lat, n.lon, m.lat, m.lon);
-            (m, d)
-        })
-        .filter(|(_, d)| *d <= n.radius_km)
-        .collect();
-    let total = page.count.then_some(hits.len() as u64);
     let field = page.sort.field;
-    let key_of = |m: &Model, d: f64| -> String {
-        match field {
+    let (hits, next, total) = crate::geo::radius_page(
+        rows,
+        n,
+        |m| Some((m.lat, m.lon)),
+        |m, d| match field {
             "slug" => m.slug.clone(),
             "created_at" => ts_key(&m.created_at),
             "updated_at" => ts_key(&m.updated_at),
             "distance" => format!("{d:.9}"),
             _ => m.name.clone(),
-        }
-    };
-    let cmp_keys = |ka: &str, kb: &str| -> Ordering {
-        if field == "distance" {
-            ka.parse::<f64>()
-                .unwrap_or(0.0)
-                .total_cmp(&kb.parse::<f64>().unwrap_or(0.0))
-        } else {
-            ka.cmp(kb)
-        }
-    };
-    hits.sort_by(|(ma, da), (mb, db_)| {
-        let o = cmp_keys(&key_of(ma, *da), &key_of(mb, *db_)).then_with(|| ma.id.cmp(&mb.id));
-        if page.sort.desc { o.reverse() } else { o }
-    });
-    if let Some(pos) = &page.after {
-        hits.retain(|(m, d)| {
-            let o =
-                cmp_keys(&key_of(m, *d), &pos.key).then_with(|| m.id.as_str().cmp(pos.id.as_str()));
-            if page.sort.desc {
-                o == Ordering::Less
-            } else {
-                o == Ordering::Greater
-            }
-        });
-    }
-    hits.truncate(usize::try_from(page.limit + 1).unwrap_or(usize::MAX));
+        },
+        |m| m.id.clone(),
+        page,
+    );
     let distances: Vec<f64> = hits.iter().map(|(_, d)| *d).collect();
     let labs = hydrate(db, hits.into_iter().map(|(m, _)| m).collect()).await?;
     let items: Vec<LabHit> = labs
@@ -429,11 +399,11 @@ async fn list_near(
         .zip(distances)
         .map(|(l, d)| (l, Some(d)))
         .collect();
-    let (items, next) = finish(items, page.limit, |(l, d)| KeysetPos {
-        key: sort_key(l, field, *d),
-        id: l.meta.id.to_string(),
-    });
-    Ok(Page { items, next, total })
+    Ok(Page {
+        items,
+        next,
+        total: page.count.then_some(total),
+    })
 }
 
 /// Fingerprint of the filtered collection, for export ETags.

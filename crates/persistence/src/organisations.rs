@@ -23,7 +23,10 @@ use uuid::Uuid;
 const ENTITY: &str = "organisation";
 
 /// Fields an organisation listing can be sorted by.
-pub const SORTS: &[&str] = &["name", "slug", "created_at", "updated_at"];
+pub const SORTS: &[&str] = &["name", "slug", "created_at", "updated_at", "distance"];
+
+/// An organisation with its distance from the `near` point, when one was given.
+pub type OrganisationHit = (Organisation, Option<f64>);
 
 /// Filters of `GET /organisations`; each list means "any of".
 #[derive(Debug, Clone, Default)]
@@ -44,6 +47,10 @@ pub struct OrganisationFilter {
     pub area_municipalities: Option<Vec<String>>,
     /// Full-text query (`q`).
     pub q: Option<crate::search::SearchQuery>,
+    /// Within a radius (organisations without a location never match).
+    pub near: Option<crate::geo::Near>,
+    /// Inside a box.
+    pub bbox: Option<crate::geo::BBox>,
 }
 
 fn corrupt(what: &str, e: FieldError) -> StoreError {
@@ -250,6 +257,18 @@ fn list_condition(
     if let Some(ms) = &f.area_municipalities {
         c = c.add(Column::Municipality.is_in(ms.iter().cloned()));
     }
+    if let Some(b) = f.bbox {
+        c = c
+            .add(Column::Lat.between(b.min_lat, b.max_lat))
+            .add(Column::Lon.between(b.min_lon, b.max_lon));
+    }
+    if let Some(n) = f.near {
+        let (min_lat, max_lat, min_lon, max_lon) =
+            crate::geo::radius_box(n.lat, n.lon, n.radius_km);
+        c = c
+            .add(Column::Lat.between(min_lat, max_lat))
+            .add(Column::Lon.between(min_lon, max_lon));
+    }
     if let Some(q) = &f.q {
         c = c.add(crate::search::in_matches(
             backend,
@@ -302,7 +321,40 @@ pub async fn list(
     filter: &OrganisationFilter,
     vis: Visibility,
     page: &PageRequest,
-) -> StoreResult<Page<Organisation>> {
+) -> StoreResult<Page<OrganisationHit>> {
+    if let Some(n) = filter.near {
+        let rows = Entity::find()
+            .filter(list_condition(filter, vis, db.get_database_backend()))
+            .all(db)
+            .await?;
+        let field = page.sort.field;
+        let (hits, next, total) = crate::geo::radius_page(
+            rows,
+            n,
+            |m| m.lat.zip(m.lon),
+            |m, d| match field {
+                "slug" => m.slug.clone(),
+                "created_at" => ts_key(&m.created_at),
+                "updated_at" => ts_key(&m.updated_at),
+                "distance" => format!("{d:.9}"),
+                _ => m.name.clone(),
+            },
+            |m| m.id.clone(),
+            page,
+        );
+        let distances: Vec<f64> = hits.iter().map(|(_, d)| *d).collect();
+        let orgs = hydrate(db, hits.into_iter().map(|(m, _)| m).collect()).await?;
+        let items = orgs
+            .into_iter()
+            .zip(distances)
+            .map(|(o, d)| (o, Some(d)))
+            .collect();
+        return Ok(Page {
+            items,
+            next,
+            total: page.count.then_some(total),
+        });
+    }
     let cond = list_condition(filter, vis, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(cond.clone()).count(db).await?)
@@ -332,7 +384,11 @@ pub async fn list(
         key: sort_key(o, field),
         id: o.meta.id.to_string(),
     });
-    Ok(Page { items, next, total })
+    Ok(Page {
+        items: items.into_iter().map(|o| (o, None)).collect(),
+        next,
+        total,
+    })
 }
 
 /// A fingerprint of the filtered collection that changes whenever a record in it changes,

@@ -16,8 +16,11 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// The searchable record types.
+/// The record types `/search` covers.
 pub const TYPES: &[&str] = &["organisation", "lab", "project", "network"];
+
+/// Every indexed type: areas too, for the `q` filter of `/areas`.
+const INDEXED: &[&str] = &["organisation", "lab", "project", "network", "area"];
 
 /// Lower-case words with accents folded (`Attività` -> `attivita`).
 pub fn words(text: &str) -> Vec<String> {
@@ -247,6 +250,11 @@ async fn load(db: &impl ConnectionTrait, entity: &str, id: Uuid) -> StoreResult<
                 None,
             )
         }),
+        "area" => crate::areas::find(db, &key, vis).await.map(|a| {
+            let kind = Some(a.fields.kind.as_str().to_owned());
+            let body = vec![a.fields.description.unwrap_or_default()];
+            (a.meta, a.fields.name, body, kind, Vec::new(), None, None)
+        }),
         _ => return Ok(None),
     };
     let (meta, title, mut body, kind, themes, municipality, location) = match found {
@@ -296,7 +304,7 @@ async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Store
 
 /// Rewrites the search document of a record (removes it when the record is gone or deleted).
 pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> StoreResult<()> {
-    if !TYPES.contains(&entity) {
+    if !INDEXED.contains(&entity) {
         return Ok(());
     }
     let uuid = Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string()))?;
@@ -381,6 +389,7 @@ pub async fn backfill<C: ConnectionTrait + sea_orm::TransactionTrait>(
         ("lab", "labs"),
         ("project", "projects"),
         ("network", "networks"),
+        ("area", "areas"),
     ] {
         let sql = format!(
             "SELECT id FROM {table} WHERE deleted_at IS NULL AND id NOT IN (SELECT record_id FROM search_docs WHERE entity = '{entity}')"
@@ -488,7 +497,12 @@ pub async fn search(
             vals.extend(items.iter().map(|i| Value::from(i.clone())));
         }
     };
-    list(&f.types, "d.entity", &mut w, &mut vals);
+    let types: Vec<String> = if f.types.is_empty() {
+        TYPES.iter().map(|t| (*t).to_owned()).collect()
+    } else {
+        f.types.clone()
+    };
+    list(&types, "d.entity", &mut w, &mut vals);
     list(&f.kinds, "d.kind", &mut w, &mut vals);
     list(&f.provinces, "d.province", &mut w, &mut vals);
     if let Some(ms) = &f.municipalities {

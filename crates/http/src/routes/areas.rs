@@ -166,6 +166,9 @@ impl AreaInput {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AreaQuery {
+    /// Full-text search over names and descriptions (Italian-aware).
+    #[param(example = "ambito")]
+    pub q: Option<String>,
     /// Kind; repeatable.
     #[param(value_type = Option<Vec<AreaKindCode>>, style = Form, explode)]
     pub kind: Option<Vec<String>>,
@@ -251,6 +254,7 @@ pub async fn list_areas(
         kinds: errs.each("kind", &q.kind, AreaKind::parse),
         municipalities: errs.each("municipality", &q.municipality, IstatCode::parse),
         statuses: errs.each("status", &q.status, Status::parse),
+        q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
     let known = schema_fields::<AreaDto>();
     let spec = CollectionSpec {

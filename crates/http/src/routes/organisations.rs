@@ -82,6 +82,10 @@ pub struct OrganisationDto {
     pub created_at: DateTime<Utc>,
     /// Last change (UTC).
     pub updated_at: DateTime<Utc>,
+    /// Great-circle distance from `near`, km (only with `near`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1.234)]
+    pub distance_km: Option<f64>,
 }
 
 impl OrganisationDto {
@@ -116,6 +120,7 @@ impl OrganisationDto {
             version: o.meta.version,
             created_at: o.meta.created_at,
             updated_at: o.meta.updated_at,
+            distance_km: None,
         }
     }
 }
@@ -301,6 +306,16 @@ pub struct OrganisationQuery {
     /// Two-letter province abbreviation; repeatable.
     #[param(style = Form, explode, example = json!(["PV"]))]
     pub province: Option<Vec<String>>,
+    /// `lat,lon`: only organisations with a location within `radius_km`; each item then has
+    /// `distance_km`, and `sort=distance` orders by it.
+    #[param(example = "45.1847,9.1582")]
+    pub near: Option<String>,
+    /// Radius in km for `near` (above 0, at most 500).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 500, example = 5)]
+    pub radius_km: Option<String>,
+    /// `min_lon,min_lat,max_lon,max_lat`: only organisations located inside the box.
+    #[param(example = "9.0,45.1,9.3,45.3")]
+    pub bbox: Option<String>,
     /// Area (slug or id): records in any of its municipalities; repeatable.
     #[param(style = Form, explode, example = json!(["distretto-sociale-pavese"]))]
     pub area: Option<Vec<String>>,
@@ -384,6 +399,7 @@ const CSV_COLUMNS: &[&str] = &[
     "version",
     "created_at",
     "updated_at",
+    "distance_km",
 ];
 
 fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
@@ -400,6 +416,8 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         area_municipalities: None,
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
+        near: listing::parse_near(q.near.as_deref(), q.radius_km.as_deref(), errs),
+        bbox: listing::parse_bbox(q.bbox.as_deref(), errs),
     }
 }
 
@@ -436,6 +454,16 @@ pub async fn list_organisations(
     let q = q.0;
     let mut errs = ParamErrors::default();
     let mut f = filter(&q, &mut errs);
+    if q.sort
+        .as_deref()
+        .is_some_and(|s| s.trim_start_matches('-') == "distance")
+        && q.near.is_none()
+    {
+        errs.add(
+            "sort",
+            legami_domain::FieldError::new("requires", "sort=distance needs near and radius_km"),
+        );
+    }
     let known = schema_fields::<OrganisationDto>();
     let spec = CollectionSpec {
         name: "organisations",
@@ -471,8 +499,10 @@ pub async fn list_organisations(
         let filter = filter.clone();
         async move { store::list(&db, &filter, vis, &page).await }
     };
-    let to_value = move |o: &Organisation| {
-        serde_json::to_value(OrganisationDto::new(o, vis)).unwrap_or(Value::Null)
+    let to_value = move |(o, d): &(Organisation, Option<f64>)| {
+        let mut dto = OrganisationDto::new(o, vis);
+        dto.distance_km = d.map(|d| (d * 1000.0).round() / 1000.0);
+        serde_json::to_value(dto).unwrap_or(Value::Null)
     };
     let listing = Listing {
         req: &req,
