@@ -5,7 +5,7 @@ use crate::entities::labs::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
 use crate::geo::{BBox, Near, radius_box};
 use crate::organisations::ts_key;
-use crate::pagination::{KeysetPos, Page, PageRequest, after, finish};
+use crate::pagination::{KeysetPos, Page, PageRequest, finish};
 use crate::records::{self, a, now};
 use chrono::{DateTime, Utc};
 use legami_domain::{
@@ -15,8 +15,8 @@ use legami_domain::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionSession, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -287,15 +287,6 @@ fn cond(f: &LabFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Conditio
     c
 }
 
-fn sort_column(field: &str) -> Column {
-    match field {
-        "slug" => Column::Slug,
-        "created_at" => Column::CreatedAt,
-        "updated_at" => Column::UpdatedAt,
-        _ => Column::Name,
-    }
-}
-
 fn sort_key(l: &Lab, field: &str, distance: Option<f64>) -> String {
     match field {
         "slug" => l.meta.slug.as_str().to_owned(),
@@ -304,10 +295,6 @@ fn sort_key(l: &Lab, field: &str, distance: Option<f64>) -> String {
         "distance" => format!("{:.9}", distance.unwrap_or(0.0)),
         _ => l.fields.name.clone(),
     }
-}
-
-fn bad_cursor() -> StoreError {
-    StoreError::Invalid(FieldError::new("invalid", "bad cursor").at("cursor").into())
 }
 
 /// A lab with its distance from the `near` point, when one was given.
@@ -324,33 +311,7 @@ pub async fn list(
         return list_near(db, f, n, vis, page).await;
     }
     let c = cond(f, vis, db.get_database_backend());
-    let total = if page.count {
-        Some(Entity::find().filter(c.clone()).count(db).await?)
-    } else {
-        None
-    };
-    let col = sort_column(page.sort.field);
-    let order = if page.sort.desc {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    let mut q = Entity::find().filter(c);
-    if let Some(pos) = &page.after {
-        let v = match page.sort.field {
-            "created_at" | "updated_at" => DateTime::parse_from_rfc3339(&pos.key)
-                .map(|t| Value::from(t.with_timezone(&Utc)))
-                .map_err(|_| bad_cursor())?,
-            _ => Value::from(pos.key.clone()),
-        };
-        q = q.filter(after(col, Column::Id, page.sort.desc, v, &pos.id));
-    }
-    let rows = q
-        .order_by(col, order.clone())
-        .order_by(Column::Id, order)
-        .limit(page.limit + 1)
-        .all(db)
-        .await?;
+    let (rows, total) = crate::records::keyset_rows::<Entity>(db, c, page, page.sort.field).await?;
     let items = hydrate(db, rows).await?;
     let field = page.sort.field;
     let (items, next) = finish(items, page.limit, |l| KeysetPos {
@@ -565,16 +526,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &fields)?;
-    let res = Entity::update_many()
-        .set(am)
-        .filter(Column::Id.eq(id.clone()))
-        .filter(Column::Version.eq(expected_version))
-        .filter(Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if res.rows_affected == 0 {
-        return Err(StoreError::Stale);
-    }
+    crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     records::replace_links(
         &txn,
         "lab_themes",

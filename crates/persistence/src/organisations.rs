@@ -5,7 +5,7 @@ use crate::entities::municipalities;
 use crate::entities::organisation_themes as org_themes;
 use crate::entities::organisations::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::pagination::{KeysetPos, Page, PageRequest, after, finish};
+use crate::pagination::{KeysetPos, Page, PageRequest, finish};
 use chrono::{DateTime, SecondsFormat, Utc};
 use legami_domain::{
     Address, Contact, ContactPerson, Email, FieldError, FieldErrors, IdOrSlug, IstatCode, Location,
@@ -14,8 +14,8 @@ use legami_domain::{
 };
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, Value,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -280,15 +280,6 @@ fn list_condition(
     c
 }
 
-fn sort_column(field: &str) -> Column {
-    match field {
-        "slug" => Column::Slug,
-        "created_at" => Column::CreatedAt,
-        "updated_at" => Column::UpdatedAt,
-        _ => Column::Name,
-    }
-}
-
 /// Text form of a timestamp that sorts and parses back exactly.
 pub fn ts_key(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
@@ -300,18 +291,6 @@ fn sort_key(o: &Organisation, field: &str) -> String {
         "created_at" => ts_key(&o.meta.created_at),
         "updated_at" => ts_key(&o.meta.updated_at),
         _ => o.fields.name.clone(),
-    }
-}
-
-/// Turns a cursor's key text back into a value of the sort column's type.
-fn key_value(field: &str, key: &str) -> StoreResult<Value> {
-    match field {
-        "created_at" | "updated_at" => DateTime::parse_from_rfc3339(key)
-            .map(|t| Value::from(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                StoreError::Invalid(FieldError::new("cursor", "bad cursor").at("cursor").into())
-            }),
-        _ => Ok(Value::from(key.to_owned())),
     }
 }
 
@@ -356,28 +335,8 @@ pub async fn list(
         });
     }
     let cond = list_condition(filter, vis, db.get_database_backend());
-    let total = if page.count {
-        Some(Entity::find().filter(cond.clone()).count(db).await?)
-    } else {
-        None
-    };
-    let col = sort_column(page.sort.field);
-    let order = if page.sort.desc {
-        Order::Desc
-    } else {
-        Order::Asc
-    };
-    let mut q = Entity::find().filter(cond);
-    if let Some(pos) = &page.after {
-        let v = key_value(page.sort.field, &pos.key)?;
-        q = q.filter(after(col, Column::Id, page.sort.desc, v, &pos.id));
-    }
-    let rows = q
-        .order_by(col, order.clone())
-        .order_by(Column::Id, order)
-        .limit(page.limit + 1)
-        .all(db)
-        .await?;
+    let (rows, total) =
+        crate::records::keyset_rows::<Entity>(db, cond, page, page.sort.field).await?;
     let items = hydrate(db, rows).await?;
     let field = page.sort.field;
     let (items, next) = finish(items, page.limit, |o| KeysetPos {
@@ -549,16 +508,7 @@ where
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &fields);
-    let res = Entity::update_many()
-        .set(am)
-        .filter(Column::Id.eq(id.clone()))
-        .filter(Column::Version.eq(expected_version))
-        .filter(Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if res.rows_affected == 0 {
-        return Err(StoreError::Stale);
-    }
+    crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     write_themes(&txn, &id, &fields.themes).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;

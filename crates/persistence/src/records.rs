@@ -322,3 +322,87 @@ pub(crate) async fn write_txn<C: TransactionTrait>(db: &C) -> StoreResult<C::Tra
     };
     Ok(db.begin_with_options(options).await?)
 }
+
+/// Reads up to `limit + 1` rows of one record table after the cursor, ordered by
+/// (`sort_column`, `id`), plus the exact total when asked for. Timestamps in cursors are RFC 3339.
+pub(crate) async fn keyset_rows<E>(
+    db: &impl ConnectionTrait,
+    cond: Cond,
+    page: &crate::PageRequest,
+    sort_column: &str,
+) -> StoreResult<(Vec<E::Model>, Option<u64>)>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+{
+    use sea_orm::{PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    let total = if page.count {
+        Some(E::find().filter(cond.clone()).count(db).await?)
+    } else {
+        None
+    };
+    let order = if page.sort.desc {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let mut q = E::find().filter(cond);
+    if let Some(pos) = &page.after {
+        let key = if sort_column.ends_with("_at") {
+            DateTime::parse_from_rfc3339(&pos.key)
+                .map(|t| Value::from(t.with_timezone(&Utc)))
+                .map_err(|_| {
+                    StoreError::Invalid(
+                        legami_domain::FieldError::new("invalid", "bad cursor")
+                            .at("cursor")
+                            .into(),
+                    )
+                })?
+        } else {
+            Value::from(pos.key.clone())
+        };
+        let (col, id) = (Expr::col(a(sort_column)), Expr::col(a("id")));
+        let after = if page.sort.desc {
+            Cond::any()
+                .add(col.clone().lt(key.clone()))
+                .add(Cond::all().add(col.eq(key)).add(id.lt(pos.id.clone())))
+        } else {
+            Cond::any()
+                .add(col.clone().gt(key.clone()))
+                .add(Cond::all().add(col.eq(key)).add(id.gt(pos.id.clone())))
+        };
+        q = q.filter(after);
+    }
+    let rows = q
+        .order_by(Expr::col(a(sort_column)), order.clone())
+        .order_by(Expr::col(a("id")), order)
+        .limit(page.limit + 1)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Writes `am` over the live record `id` only if it is still at `expected_version`.
+pub(crate) async fn update_versioned<E, A>(
+    db: &impl ConnectionTrait,
+    am: A,
+    id: &str,
+    expected_version: i64,
+) -> StoreResult<()>
+where
+    E: sea_orm::EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    use sea_orm::QueryFilter;
+    let res = E::update_many()
+        .set(am)
+        .filter(Expr::col(a("id")).eq(id.to_owned()))
+        .filter(Expr::col(a("version")).eq(expected_version))
+        .filter(Expr::col(a("deleted_at")).is_null())
+        .exec(db)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(StoreError::Stale);
+    }
+    Ok(())
+}
