@@ -10,6 +10,7 @@ pub use m20261122_000001_reference::{THEMES, fold as fold_name};
 mod m20261122_000002_organisations;
 mod m20261122_000003_domain;
 mod m20261122_000004_search;
+mod m20261122_000005_auth;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_organisations::Migration),
             Box::new(m20261122_000003_domain::Migration),
             Box::new(m20261122_000004_search::Migration),
+            Box::new(m20261122_000005_auth::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! Black-box tests of the Legami API: the real server, spoken to over HTTP.
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod auth;
 mod browser;
 mod feed;
 mod helpers;

@@ -1,81 +1,119 @@
-//! Who is calling, as an extractor. Authentication proper comes with its own issue; until then the
-//! only privileged caller is the one allowed by the `LEGAMI_INSECURE_DEV_WRITES` switch.
+//! Who is calling, as an extractor: anonymous, a user with a verified access token, or (until
+//! the permission rules land) the development writer allowed by `LEGAMI_INSECURE_DEV_WRITES`.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 use legami_domain::Visibility;
-use std::future::{Ready, ready};
+use uuid::Uuid;
 
 /// The bearer token accepted while `LEGAMI_INSECURE_DEV_WRITES` is on.
 pub const INSECURE_DEV_TOKEN: &str = "insecure-dev-token";
 
 /// The caller of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// No credentials: reads published data only.
     Anonymous,
     /// The development writer (see [`INSECURE_DEV_TOKEN`]): reads and writes everything.
     DevWriter,
+    /// A user with a valid access token.
+    User {
+        /// User id.
+        id: Uuid,
+        /// `admin`, `editor` or `viewer`.
+        role: String,
+        /// Organisations the user belongs to.
+        organisations: Vec<Uuid>,
+    },
 }
 
 impl Caller {
-    /// What records and fields the caller may see.
-    pub fn visibility(self) -> Visibility {
-        match self {
-            Self::Anonymous => Visibility::Public,
-            Self::DevWriter => Visibility::Privileged,
+    fn is_admin(&self) -> bool {
+        matches!(self, Self::DevWriter)
+            || matches!(self, Self::User { role, .. } if role == "admin")
+    }
+
+    /// What records and fields the caller may see. Admins see everything; per-organisation
+    /// draft access for editors and viewers comes with the permission rules.
+    pub fn visibility(&self) -> Visibility {
+        if self.is_admin() {
+            Visibility::Privileged
+        } else {
+            Visibility::Public
         }
     }
 
     /// Whether the caller is authenticated (decides `Cache-Control`).
-    pub fn is_authenticated(self) -> bool {
+    pub fn is_authenticated(&self) -> bool {
         !matches!(self, Self::Anonymous)
     }
 
-    /// Fails unless the caller may create, change or delete records.
-    pub fn may_write(self) -> Result<(), ApiError> {
+    /// Fails unless the caller may create, change or delete records. Until the per-organisation
+    /// rules land, only admins (and the development writer) may.
+    pub fn may_write(&self) -> Result<(), ApiError> {
         match self {
-            Self::DevWriter => Ok(()),
             Self::Anonymous => Err(ApiError::Unauthorized(
                 "this operation needs a bearer token".into(),
+            )),
+            _ if self.is_admin() => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "your role may not change this record".into(),
             )),
         }
     }
 
     /// Fails unless the caller may do administrative operations (restore, vocabulary).
-    pub fn may_administer(self) -> Result<(), ApiError> {
-        self.may_write()
+    pub fn may_administer(&self) -> Result<(), ApiError> {
+        match self {
+            Self::Anonymous => Err(ApiError::Unauthorized(
+                "this operation needs a bearer token".into(),
+            )),
+            _ if self.is_admin() => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "this operation is for administrators".into(),
+            )),
+        }
     }
 }
 
-fn identify(req: &HttpRequest) -> Result<Caller, ApiError> {
+async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(Caller::Anonymous);
     };
-    let enabled = req
-        .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.insecure_dev_writes);
+    let invalid = || ApiError::Unauthorized("the bearer token is not valid".into());
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(invalid)?;
     let token = value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match token {
-        Some(t) if enabled && t == INSECURE_DEV_TOKEN => Ok(Caller::DevWriter),
-        _ => Err(ApiError::Unauthorized(
-            "the bearer token is not valid".into(),
-        )),
+        .map(str::trim)
+        .ok_or_else(invalid)?;
+    if state.insecure_dev_writes && token == INSECURE_DEV_TOKEN {
+        return Ok(Caller::DevWriter);
     }
+    let claims = state.keys.verify(token).ok_or_else(invalid)?;
+    let id = Uuid::try_parse(&claims.sub).map_err(|_| invalid())?;
+    // Checked on every request, so disabling an account stops its tokens at once.
+    let user = legami_persistence::accounts::user_by_id(&state.db, id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(invalid)?;
+    Ok(Caller::User {
+        id: user.id,
+        role: user.role,
+        organisations: user.organisation_ids,
+    })
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(identify(req))
+        Box::pin(identify(req.clone()))
     }
 }

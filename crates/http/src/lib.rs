@@ -4,6 +4,7 @@
 //! Every route is registered through utoipa-actix-web, so no path can be missing from the
 //! document; the same document drives the `405 Allow` answers of the fallback service.
 
+pub mod auth;
 pub mod caller;
 pub mod cursor;
 pub mod dto;
@@ -67,6 +68,7 @@ impl Modify for SecurityAddon {
         (name = "projects", description = "Projects with partners, funding, labs and results"),
         (name = "networks", description = "Standing networks of organisations and labs"),
         (name = "metrics", description = "Indicators and participation metrics"),
+        (name = "auth", description = "Access tokens and the caller"),
         (name = "search", description = "Full-text search across types, with facets"),
         (name = "mirroring", description = "The change feed and the map, for partner sites that mirror the data"),
         (name = "territory", description = "ISTAT municipalities (reference data, CC BY ISTAT)"),
@@ -81,54 +83,59 @@ pub struct ApiDoc;
 /// Registers every route of the API (and the health checks) on an app.
 pub fn configure(cfg: &mut ServiceConfig) {
     use routes::*;
-    cfg.service(root::live).service(root::ready).service(
-        utoipa_actix_web::scope("/api/v1")
-            .service(root::discovery)
-            .service(organisations::list_organisations)
-            .service(organisations::create_organisation)
-            .service(organisations::get_organisation)
-            .service(organisations::update_organisation)
-            .service(organisations::delete_organisation)
-            .service(organisations::restore_organisation)
-            .service(labs::list_labs)
-            .service(labs::create_lab)
-            .service(labs::get_lab)
-            .service(labs::update_lab)
-            .service(labs::delete_lab)
-            .service(labs::restore_lab)
-            .service(projects::list_projects)
-            .service(projects::create_project)
-            .service(projects::get_project)
-            .service(projects::update_project)
-            .service(projects::delete_project)
-            .service(projects::restore_project)
-            .service(metrics::create_metrics)
-            .service(metrics::metrics_summary)
-            .service(metrics::list_metrics)
-            .service(search::search)
-            .service(feed::list_changes)
-            .service(feed::map)
-            .service(networks::list_networks)
-            .service(networks::create_network)
-            .service(networks::get_network)
-            .service(networks::update_network)
-            .service(networks::delete_network)
-            .service(networks::restore_network)
-            .service(areas::list_areas)
-            .service(areas::create_area)
-            .service(areas::get_area)
-            .service(areas::update_area)
-            .service(areas::delete_area)
-            .service(areas::restore_area)
-            .service(indicators::list_indicators)
-            .service(indicators::create_indicator)
-            .service(indicators::get_indicator)
-            .service(municipalities::list_municipalities)
-            .service(municipalities::get_municipality)
-            .service(themes::list_themes)
-            .service(themes::create_theme)
-            .service(themes::get_theme),
-    );
+    cfg.service(root::live)
+        .service(root::ready)
+        .service(auth::jwks)
+        .service(
+            utoipa_actix_web::scope("/api/v1")
+                .service(root::discovery)
+                .service(organisations::list_organisations)
+                .service(organisations::create_organisation)
+                .service(organisations::get_organisation)
+                .service(organisations::update_organisation)
+                .service(organisations::delete_organisation)
+                .service(organisations::restore_organisation)
+                .service(labs::list_labs)
+                .service(labs::create_lab)
+                .service(labs::get_lab)
+                .service(labs::update_lab)
+                .service(labs::delete_lab)
+                .service(labs::restore_lab)
+                .service(projects::list_projects)
+                .service(projects::create_project)
+                .service(projects::get_project)
+                .service(projects::update_project)
+                .service(projects::delete_project)
+                .service(projects::restore_project)
+                .service(metrics::create_metrics)
+                .service(metrics::metrics_summary)
+                .service(metrics::list_metrics)
+                .service(auth::token)
+                .service(auth::me)
+                .service(search::search)
+                .service(feed::list_changes)
+                .service(feed::map)
+                .service(networks::list_networks)
+                .service(networks::create_network)
+                .service(networks::get_network)
+                .service(networks::update_network)
+                .service(networks::delete_network)
+                .service(networks::restore_network)
+                .service(areas::list_areas)
+                .service(areas::create_area)
+                .service(areas::get_area)
+                .service(areas::update_area)
+                .service(areas::delete_area)
+                .service(areas::restore_area)
+                .service(indicators::list_indicators)
+                .service(indicators::create_indicator)
+                .service(indicators::get_indicator)
+                .service(municipalities::list_municipalities)
+                .service(municipalities::get_municipality)
+                .service(themes::list_themes)
+                .service(themes::create_theme)
+                .service(themes::get_theme),
+        );
 }
 
 /// The OpenAPI document the code describes (what `/openapi.json` serves).

@@ -258,9 +258,9 @@ where
             .next
             .as_ref()
             .map(|p| cursor::encode(l.secret, l.name, &args.page.sort.as_param(), p));
-        return respond::page_json(l.req, l.caller, data, args.page.limit, next, page.total);
+        return respond::page_json(l.req, &l.caller, data, args.page.limit, next, page.total);
     }
-    let (etag, short) = respond::export_tag(l.req, l.caller, &fingerprint.await?);
+    let (etag, short) = respond::export_tag(l.req, &l.caller, &fingerprint.await?);
     if let Some(not_modified) = short {
         return Ok(not_modified);
     }
@@ -295,9 +295,9 @@ where
                 .copied()
                 .filter(|c| args.fields.keeps(c.split('.').next().unwrap_or(c)))
                 .collect();
-            respond::csv_stream(l.caller, etag, columns, batches, l.name)
+            respond::csv_stream(&l.caller, etag, columns, batches, l.name)
         }
-        _ => respond::geojson_stream(l.caller, etag, batches),
+        _ => respond::geojson_stream(&l.caller, etag, batches),
     })
 }
 

@@ -134,7 +134,7 @@ fn not_modified(req: &HttpRequest, etag: &str) -> bool {
 }
 
 /// Sets the caching headers every read carries.
-pub fn cache_headers(res: &mut HttpResponseBuilder, caller: Caller) {
+pub fn cache_headers(res: &mut HttpResponseBuilder, caller: &Caller) {
     res.insert_header((
         header::CACHE_CONTROL,
         if caller.is_authenticated() {
@@ -152,7 +152,7 @@ pub fn cache_headers(res: &mut HttpResponseBuilder, caller: Caller) {
 /// A body with a strong ETag; a `GET` whose `If-None-Match` matches gets `304` and no body.
 pub fn tagged(
     req: &HttpRequest,
-    caller: Caller,
+    caller: &Caller,
     status: StatusCode,
     content_type: &'static str,
     body: Vec<u8>,
@@ -171,7 +171,7 @@ pub fn tagged(
         .body(body)
 }
 
-fn res_cache_value(caller: Caller) -> &'static str {
+fn res_cache_value(caller: &Caller) -> &'static str {
     if caller.is_authenticated() {
         "private, no-cache"
     } else {
@@ -182,7 +182,7 @@ fn res_cache_value(caller: Caller) -> &'static str {
 /// A JSON body with an ETag.
 pub fn json(
     req: &HttpRequest,
-    caller: Caller,
+    caller: &Caller,
     status: StatusCode,
     value: &impl Serialize,
 ) -> Result<HttpResponse, ApiError> {
@@ -285,7 +285,7 @@ pub fn next_link(req: &HttpRequest, cursor: &str) -> String {
 /// A JSON collection page: `{"data": [...], "page": {...}}` with `Link: rel="next"` and an ETag.
 pub fn page_json(
     req: &HttpRequest,
-    caller: Caller,
+    caller: &Caller,
     data: Vec<Value>,
     limit: u64,
     next_cursor: Option<String>,
@@ -378,7 +378,7 @@ pub fn csv_rows(columns: &[&str], records: &[Value], header: bool) -> Vec<u8> {
 /// the `304` to send instead when `If-None-Match` already has it.
 pub fn export_tag(
     req: &HttpRequest,
-    caller: Caller,
+    caller: &Caller,
     fingerprint: &str,
 ) -> (String, Option<HttpResponse>) {
     let accept = req
@@ -405,7 +405,7 @@ pub fn export_tag(
 
 /// Streams a collection as CSV.
 pub fn csv_stream<S>(
-    caller: Caller,
+    caller: &Caller,
     etag: String,
     columns: Vec<&'static str>,
     batches: S,
@@ -455,7 +455,7 @@ pub fn feature(mut record: Value) -> Option<Value> {
 }
 
 /// Streams a collection as an RFC 7946 FeatureCollection; records without a location are left out.
-pub fn geojson_stream<S>(caller: Caller, etag: String, batches: S) -> HttpResponse
+pub fn geojson_stream<S>(caller: &Caller, etag: String, batches: S) -> HttpResponse
 where
     S: Stream<Item = StoreResult<Vec<Value>>> + 'static,
 {

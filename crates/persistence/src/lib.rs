@@ -3,6 +3,7 @@
 //! Entities are private; every public function takes `&impl ConnectionTrait` (a pool or a
 //! transaction) and speaks domain types. Writes append to the change log in the same transaction.
 
+pub mod accounts;
 pub mod areas;
 pub mod changes;
 mod entities;

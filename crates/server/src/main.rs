@@ -26,6 +26,30 @@ enum Command {
     },
     /// Print the OpenAPI document (JSON) to standard output.
     Openapi,
+    /// Administration.
+    Admin {
+        #[command(subcommand)]
+        what: AdminWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminWhat {
+    /// Create an administrator account (the first one, typically).
+    Create {
+        /// Login e-mail.
+        #[arg(long)]
+        email: String,
+        /// Password (at least 10 characters); prefer --password-stdin.
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Display name.
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +100,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&settings).await?;
             let n = legami_server::demo::seed(&db).await?;
             println!("demo data: {n} records added");
+        }
+        Command::Admin {
+            what:
+                AdminWhat::Create {
+                    email,
+                    password,
+                    password_stdin,
+                    name,
+                },
+        } => {
+            let password = match (password, password_stdin) {
+                (Some(p), false) => p,
+                (None, true) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_owned()
+                }
+                _ => anyhow::bail!("give --password or --password-stdin"),
+            };
+            if password.chars().count() < 10 {
+                anyhow::bail!("the password needs at least 10 characters");
+            }
+            legami_domain::Email::parse(&email)
+                .map_err(|e| anyhow::anyhow!("--email: {}", e.message))?;
+            let db = open_database(&settings).await?;
+            let hash =
+                legami_http::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user =
+                legami_persistence::accounts::create_user(&db, &email, &name, &hash, "admin", &[])
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("administrator {} created (id {})", user.email, user.id);
         }
         Command::Openapi => {}
     }

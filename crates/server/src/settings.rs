@@ -93,6 +93,39 @@ pub struct Settings {
     #[arg(long, env = "LEGAMI_INSECURE_DEV_WRITES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub insecure_dev_writes: bool,
 
+    /// `development` (signing keys generated and kept in the database on first start) or
+    /// `production` (refuses to start without `LEGAMI_JWT_PRIVATE_KEY`).
+    #[arg(long, env = "LEGAMI_ENV", default_value = "development", global = true)]
+    pub env: String,
+
+    /// Ed25519 private key that signs access tokens: PKCS#8 DER, base64. Required in production;
+    /// setting a new one rotates keys (old ones keep verifying their tokens).
+    #[arg(
+        long,
+        env = "LEGAMI_JWT_PRIVATE_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub jwt_private_key: Option<String>,
+
+    /// `iss` of access tokens.
+    #[arg(
+        long,
+        env = "LEGAMI_JWT_ISSUER",
+        default_value = "legami",
+        global = true
+    )]
+    pub jwt_issuer: String,
+
+    /// `aud` of access tokens.
+    #[arg(
+        long,
+        env = "LEGAMI_JWT_AUDIENCE",
+        default_value = "legami-api",
+        global = true
+    )]
+    pub jwt_audience: String,
+
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(
         long,
@@ -131,6 +164,12 @@ impl fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("seed_demo_on_empty", &self.seed_demo_on_empty)
             .field("insecure_dev_writes", &self.insecure_dev_writes)
+            .field("env", &self.env)
+            .field(
+                "jwt_private_key",
+                &self.jwt_private_key.as_ref().map(|_| "***"),
+            )
+            .field("jwt_issuer", &self.jwt_issuer)
             .finish()
     }
 }
@@ -152,6 +191,10 @@ impl Settings {
             seed_demo_on_empty: false,
             insecure_dev_writes: true,
             shutdown_timeout_secs: 5,
+            env: "development".into(),
+            jwt_private_key: None,
+            jwt_issuer: "legami".into(),
+            jwt_audience: "legami-api".into(),
         }
     }
 }

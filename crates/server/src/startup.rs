@@ -28,6 +28,35 @@ pub struct Application {
     pool_task: tokio::task::JoinHandle<()>,
 }
 
+/// The token keys: the configured key (required in production) or, in development, the one
+/// generated on first start and kept in the database.
+pub async fn signing_keys(
+    db: &DatabaseConnection,
+    settings: &Settings,
+) -> anyhow::Result<legami_http::auth::Keys> {
+    match (&settings.jwt_private_key, settings.env.as_str()) {
+        (Some(k), _) => {
+            let key = legami_persistence::accounts::key_from_config(k)?;
+            legami_persistence::accounts::activate_key(db, &key).await?;
+        }
+        (None, "production") => anyhow::bail!(
+            "LEGAMI_ENV=production needs LEGAMI_JWT_PRIVATE_KEY (an Ed25519 PKCS#8 DER key, base64); \
+             generate one with `openssl genpkey -algorithm ed25519 -outform DER | base64 -w0`"
+        ),
+        (None, _) => {
+            let keys = legami_persistence::accounts::keys(db).await?;
+            if !keys.iter().any(|k| k.retired_at.is_none()) {
+                let key = legami_persistence::accounts::generate_key()?;
+                legami_persistence::accounts::activate_key(db, &key).await?;
+                tracing::info!(kid = %key.kid, "development signing key generated and kept in the database");
+            }
+        }
+    }
+    let records = legami_persistence::accounts::keys(db).await?;
+    legami_http::auth::Keys::new(&records, &settings.jwt_issuer, &settings.jwt_audience)
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
 /// Opens the pool and migrates.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let config = DbConfig {
@@ -145,6 +174,7 @@ impl Application {
             let n = crate::demo::seed(&db).await.context("loading demo data")?;
             tracing::info!(records = n, "empty database: demo data loaded");
         }
+        let keys = std::sync::Arc::new(signing_keys(&db, settings).await?);
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -154,6 +184,7 @@ impl Application {
             cursor_secret: settings.cursor_secret.clone(),
             body_limit: settings.body_limit,
             insecure_dev_writes: settings.insecure_dev_writes,
+            keys,
         });
         let doc = legami_http::openapi();
         let routes = web::Data::new(RouteTable::from_openapi(

@@ -321,7 +321,7 @@ pub async fn get_area(
     let a = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
     let v =
         serde_json::to_value(AreaDto::from(&a)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
 
 /// Create an area (admin).
@@ -350,7 +350,7 @@ pub async fn create_area(
     let a = store::create(&state.db, input.parse()?).await?;
     writes::created(
         &req,
-        caller,
+        &caller,
         &AreaDto::from(&a),
         &format!("/api/v1/areas/{}", a.meta.id),
     )
@@ -390,7 +390,7 @@ pub async fn update_area(
         input.parse()?,
     )
     .await?;
-    respond::json(&req, caller, StatusCode::OK, &AreaDto::from(&a))
+    respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
 }
 
 /// Delete an area (soft, admin).
@@ -439,5 +439,5 @@ pub async fn restore_area(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let a = store::restore(&state.db, &key(&path.id)?).await?;
-    respond::json(&req, caller, StatusCode::OK, &AreaDto::from(&a))
+    respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
 }

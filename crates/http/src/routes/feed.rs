@@ -130,7 +130,7 @@ pub async fn list_changes(
             },
         ),
     };
-    respond::json(&req, caller, StatusCode::OK, &body)
+    respond::json(&req, &caller, StatusCode::OK, &body)
 }
 
 /// Query parameters of `GET /map`.
@@ -269,7 +269,7 @@ pub async fn map(
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(respond::tagged(
         &req,
-        caller,
+        &caller,
         StatusCode::OK,
         "application/geo+json",
         bytes,

@@ -107,7 +107,7 @@ pub async fn list_indicators(
     let all = store::list(&state.db).await?;
     respond::json(
         &req,
-        caller,
+        &caller,
         StatusCode::OK,
         &IndicatorList {
             data: all.iter().map(IndicatorDto::from).collect(),
@@ -135,7 +135,7 @@ pub async fn get_indicator(
     let code = ThemeCode::parse(&path.code).map_err(|_| ApiError::NotFound)?;
     respond::json(
         &req,
-        caller,
+        &caller,
         StatusCode::OK,
         &IndicatorDto::from(&store::get(&state.db, &code).await?),
     )
@@ -197,7 +197,7 @@ pub async fn create_indicator(
     .await?;
     writes::created(
         &req,
-        caller,
+        &caller,
         &IndicatorDto::from(&i),
         &format!("/api/v1/indicators/{}", i.code.as_str()),
     )

@@ -593,7 +593,7 @@ pub async fn get_lab(
     let l = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
     let v = serde_json::to_value(LabDto::new(&l, None))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
 
 /// Create a lab.
@@ -623,7 +623,7 @@ pub async fn create_lab(
     let l = store::create(&state.db, input.parse()?).await?;
     writes::created(
         &req,
-        caller,
+        &caller,
         &LabDto::new(&l, None),
         &format!("/api/v1/labs/{}", l.meta.id),
     )
@@ -665,7 +665,7 @@ pub async fn update_lab(
         input.parse()?,
     )
     .await?;
-    respond::json(&req, caller, StatusCode::OK, &LabDto::new(&l, None))
+    respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
 }
 
 /// Delete a lab (soft; an admin can restore it).
@@ -714,5 +714,5 @@ pub async fn restore_lab(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let l = store::restore(&state.db, &key(&path.id)?).await?;
-    respond::json(&req, caller, StatusCode::OK, &LabDto::new(&l, None))
+    respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
 }

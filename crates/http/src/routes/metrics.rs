@@ -356,7 +356,7 @@ pub async fn create_metrics(
         let m = &stored[0];
         return writes::created(
             &req,
-            caller,
+            &caller,
             &MetricDto::from(m),
             &format!("/api/v1/metrics?project={}", project.meta.id),
         );
@@ -367,7 +367,7 @@ pub async fn create_metrics(
     };
     writes::created(
         &req,
-        caller,
+        &caller,
         &body,
         &format!("/api/v1/metrics?project={}", project.meta.id),
     )
@@ -738,7 +738,7 @@ pub async fn metrics_summary(
         let body = respond::csv_rows(&columns, &flat, true);
         return Ok(respond::tagged(
             &req,
-            caller,
+            &caller,
             StatusCode::OK,
             "text/csv; charset=utf-8",
             body,
@@ -753,5 +753,5 @@ pub async fn metrics_summary(
             .into(),
     );
     body.insert("data".into(), Value::Array(data));
-    respond::json(&req, caller, StatusCode::OK, &Value::Object(body))
+    respond::json(&req, &caller, StatusCode::OK, &Value::Object(body))
 }

@@ -1,6 +1,7 @@
 //! One module per resource, each with its DTOs beside its handlers.
 
 pub mod areas;
+pub mod auth;
 pub mod feed;
 pub mod indicators;
 pub mod labs;

@@ -270,11 +270,11 @@ pub async fn list_municipalities(
                 p,
             )
         });
-        return respond::page_json(&req, caller, data, args.page.limit, next, page.total);
+        return respond::page_json(&req, &caller, data, args.page.limit, next, page.total);
     }
     // The ISTAT list only changes with a migration: the schema version is its fingerprint.
     let (etag, short) =
-        respond::export_tag(&req, caller, concat!("istat:", env!("CARGO_PKG_VERSION")));
+        respond::export_tag(&req, &caller, concat!("istat:", env!("CARGO_PKG_VERSION")));
     if let Some(not_modified) = short {
         return Ok(not_modified);
     }
@@ -311,7 +311,7 @@ pub async fn list_municipalities(
         })
         .collect();
     Ok(respond::csv_stream(
-        caller,
+        &caller,
         etag,
         columns,
         batches,
@@ -338,5 +338,5 @@ pub async fn get_municipality(
 ) -> Result<HttpResponse, ApiError> {
     let code = IstatCode::parse(&path.istat_code).map_err(|_| ApiError::NotFound)?;
     let m = store::get(&state.db, &code).await?;
-    respond::json(&req, caller, StatusCode::OK, &MunicipalityDto::from(&m))
+    respond::json(&req, &caller, StatusCode::OK, &MunicipalityDto::from(&m))
 }

@@ -393,7 +393,7 @@ pub async fn get_network(
     let n = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
     let v = serde_json::to_value(NetworkDto::from(&n))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
 
 /// Create a network.
@@ -422,7 +422,7 @@ pub async fn create_network(
     let n = store::create(&state.db, input.parse()?).await?;
     writes::created(
         &req,
-        caller,
+        &caller,
         &NetworkDto::from(&n),
         &format!("/api/v1/networks/{}", n.meta.id),
     )
@@ -462,7 +462,7 @@ pub async fn update_network(
         input.parse()?,
     )
     .await?;
-    respond::json(&req, caller, StatusCode::OK, &NetworkDto::from(&n))
+    respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
 }
 
 /// Delete a network (soft).
@@ -511,5 +511,5 @@ pub async fn restore_network(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let n = store::restore(&state.db, &key(&path.id)?).await?;
-    respond::json(&req, caller, StatusCode::OK, &NetworkDto::from(&n))
+    respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
 }

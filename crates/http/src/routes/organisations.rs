@@ -549,7 +549,7 @@ pub async fn get_organisation(
     let o = store::find(&state.db, &key(&path.id)?, vis).await?;
     let v = serde_json::to_value(OrganisationDto::new(&o, vis))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
 
 /// Create an organisation.
@@ -585,7 +585,7 @@ pub async fn create_organisation(
     let dto = OrganisationDto::new(&o, caller.visibility());
     writes::created(
         &req,
-        caller,
+        &caller,
         &dto,
         &format!("/api/v1/organisations/{}", o.meta.id),
     )
@@ -631,7 +631,12 @@ pub async fn update_organisation(
         writes::merge(&OrganisationInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
     let o = store::update(&state.db, current.meta.id, current.meta.version, fields).await?;
-    respond::json(&req, caller, StatusCode::OK, &OrganisationDto::new(&o, vis))
+    respond::json(
+        &req,
+        &caller,
+        StatusCode::OK,
+        &OrganisationDto::new(&o, vis),
+    )
 }
 
 /// Delete an organisation (soft).
@@ -686,7 +691,7 @@ pub async fn restore_organisation(
     let o = store::restore(&state.db, &key(&path.id)?).await?;
     respond::json(
         &req,
-        caller,
+        &caller,
         StatusCode::OK,
         &OrganisationDto::new(&o, caller.visibility()),
     )

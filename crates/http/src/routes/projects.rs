@@ -624,7 +624,7 @@ pub async fn get_project(
     let mut dto = ProjectDto::from(&p);
     dto.results = Some(results(&state, p.meta.id, vis).await?);
     let v = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, caller, StatusCode::OK, &fields.apply(v))
+    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
 
 /// Create a project.
@@ -653,7 +653,7 @@ pub async fn create_project(
     let p = store::create(&state.db, input.parse()?).await?;
     writes::created(
         &req,
-        caller,
+        &caller,
         &ProjectDto::from(&p),
         &format!("/api/v1/projects/{}", p.meta.id),
     )
@@ -693,7 +693,7 @@ pub async fn update_project(
         input.parse()?,
     )
     .await?;
-    respond::json(&req, caller, StatusCode::OK, &ProjectDto::from(&p))
+    respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
 }
 
 /// Delete a project (soft).
@@ -743,5 +743,5 @@ pub async fn restore_project(
     caller.may_administer()?;
     let key = IdOrSlug::parse(&path.id).map_err(|_| ApiError::NotFound)?;
     let p = store::restore(&state.db, &key).await?;
-    respond::json(&req, caller, StatusCode::OK, &ProjectDto::from(&p))
+    respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
 }

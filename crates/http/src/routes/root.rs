@@ -64,7 +64,7 @@ pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse,
         server_version: env!("CARGO_PKG_VERSION").into(),
         links,
     };
-    respond::json(&req, caller, StatusCode::OK, &body)
+    respond::json(&req, &caller, StatusCode::OK, &body)
 }
 
 /// Health status.

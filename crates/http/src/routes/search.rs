@@ -278,5 +278,5 @@ pub async fn search(
             total: Some(hits.len() as u64),
         },
     };
-    respond::json(&req, caller, StatusCode::OK, &body)
+    respond::json(&req, &caller, StatusCode::OK, &body)
 }

@@ -161,7 +161,7 @@ pub async fn list_themes(
         );
         return Ok(respond::tagged(
             &req,
-            caller,
+            &caller,
             StatusCode::OK,
             "text/csv; charset=utf-8",
             body,
@@ -193,7 +193,7 @@ pub async fn list_themes(
         .collect();
     respond::page_json(
         &req,
-        caller,
+        &caller,
         data,
         args.page.limit,
         next,
@@ -220,7 +220,7 @@ pub async fn get_theme(
 ) -> Result<HttpResponse, ApiError> {
     let code = ThemeCode::parse(&path.code).map_err(|_| ApiError::NotFound)?;
     let t = store::get(&state.db, &code).await?;
-    respond::json(&req, caller, StatusCode::OK, &ThemeDto::from(&t))
+    respond::json(&req, &caller, StatusCode::OK, &ThemeDto::from(&t))
 }
 
 /// Add a theme (admin).
@@ -271,7 +271,7 @@ pub async fn create_theme(
         },
     )
     .await?;
-    let mut res = respond::json(&req, caller, StatusCode::CREATED, &ThemeDto::from(&t))?;
+    let mut res = respond::json(&req, &caller, StatusCode::CREATED, &ThemeDto::from(&t))?;
     if let Ok(v) = header::HeaderValue::from_str(&format!("/api/v1/themes/{}", t.code.as_str())) {
         res.headers_mut().insert(header::LOCATION, v);
     }

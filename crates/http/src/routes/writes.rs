@@ -54,7 +54,7 @@ pub fn merge<T: Serialize + DeserializeOwned>(base: &T, patch: Value) -> Result<
 /// A `201 Created` with `Location` and `ETag`.
 pub fn created(
     req: &HttpRequest,
-    caller: Caller,
+    caller: &Caller,
     body: &impl Serialize,
     location: &str,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,0 +1,150 @@
+//! Access tokens (EdDSA-signed JWTs with `kid`), the JWKS that publishes their public keys, and
+//! Argon2id password hashing.
+
+use crate::error::ApiError;
+use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use legami_persistence::accounts::{KeyRecord, User};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How long an access token lives, seconds.
+pub const ACCESS_TTL_SECS: i64 = 15 * 60;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Token id.
+    pub jti: String,
+    /// Space-separated scopes.
+    pub scope: String,
+}
+
+/// The keys the server signs with and verifies against.
+pub struct Keys {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+}
+
+impl Keys {
+    /// Builds the key set: the first record signs, all verify.
+    pub fn new(records: &[KeyRecord], issuer: &str, audience: &str) -> Result<Self, String> {
+        let signer = records
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .ok_or("no active signing key")?;
+        let mut verifying = HashMap::new();
+        let mut jwk = Vec::new();
+        for k in records {
+            verifying.insert(
+                k.kid.clone(),
+                DecodingKey::from_ed_components(&k.public_x).map_err(|e| e.to_string())?,
+            );
+            jwk.push(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": k.public_x, "kid": k.kid, "alg": "EdDSA", "use": "sig"}));
+        }
+        Ok(Self {
+            signing_kid: signer.kid.clone(),
+            signing: EncodingKey::from_ed_der(&signer.private_pkcs8),
+            verifying,
+            jwks: serde_json::json!({ "keys": jwk }),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// Signs an access token for a user.
+    pub fn issue(&self, user: &User) -> Result<(String, Claims), ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.id.to_string(),
+            exp: now + ACCESS_TTL_SECS,
+            iat: now,
+            jti: uuid::Uuid::now_v7().to_string(),
+            scope: scopes(&user.role).join(" "),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.signing_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature (EdDSA only, known `kid`), issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::EdDSA {
+            return None;
+        }
+        let key = self.verifying.get(header.kid.as_deref()?)?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&[&self.audience]);
+        v.set_issuer(&[&self.issuer]);
+        v.leeway = 0;
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, key, &v)
+            .ok()
+            .map(|d| d.claims)
+    }
+}
+
+/// The scopes a role carries.
+pub fn scopes(role: &str) -> Vec<&'static str> {
+    match role {
+        "admin" => vec!["read", "read:drafts", "write", "metrics:write", "admin"],
+        "editor" => vec!["read", "read:drafts", "write", "metrics:write"],
+        _ => vec!["read", "read:drafts"],
+    }
+}
+
+/// An Argon2id PHC hash of a password.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A hash of nothing in particular, so unknown accounts cost the same time as wrong passwords.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether `password` matches `hash`; with no hash, spends the same time and answers false.
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    let dummy =
+        DUMMY_HASH.get_or_init(|| hash_password("legami-dummy-password").unwrap_or_default());
+    let target = hash.unwrap_or(dummy);
+    let ok = PasswordHash::new(target)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    ok && hash.is_some()
+}

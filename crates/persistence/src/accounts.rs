@@ -1,0 +1,274 @@
+//! User accounts and the Ed25519 keys that sign access tokens.
+
+use crate::error::{StoreError, StoreResult};
+use crate::records::{a, now};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, Value};
+use uuid::Uuid;
+
+/// A signing key: its id, private key (PKCS#8 DER) and public key (raw 32 bytes, base64url).
+#[derive(Clone)]
+pub struct KeyRecord {
+    /// Key id (`kid` header).
+    pub kid: String,
+    /// PKCS#8 DER of the private key.
+    pub private_pkcs8: Vec<u8>,
+    /// The public key as JWK `x`.
+    pub public_x: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stopped signing (it still verifies until tokens it signed expire).
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("private_pkcs8", &"***")
+            .finish()
+    }
+}
+
+/// A new random Ed25519 key.
+pub fn generate_key() -> StoreResult<KeyRecord> {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    key_record(&key)
+}
+
+/// A key record from a private key given in configuration (PKCS#8 DER, base64).
+pub fn key_from_config(pkcs8_b64: &str) -> StoreResult<KeyRecord> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let der = STANDARD
+        .decode(pkcs8_b64.trim())
+        .map_err(|e| StoreError::Db(format!("the configured signing key is not base64: {e}")))?;
+    let key = SigningKey::from_pkcs8_der(&der).map_err(|e| {
+        StoreError::Db(format!(
+            "the configured signing key is not an Ed25519 PKCS#8 key: {e}"
+        ))
+    })?;
+    key_record(&key)
+}
+
+fn key_record(key: &SigningKey) -> StoreResult<KeyRecord> {
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| StoreError::Db(e.to_string()))?;
+    let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    // The kid is derived from the public key, so the same configured key keeps its id.
+    let kid = format!("ed25519-{}", &x[..16]);
+    Ok(KeyRecord {
+        kid,
+        private_pkcs8: der.as_bytes().to_vec(),
+        public_x: x,
+        created_at: now(),
+        retired_at: None,
+    })
+}
+
+/// Every stored key, newest first.
+pub async fn keys(db: &impl ConnectionTrait) -> StoreResult<Vec<KeyRecord>> {
+    let q = Query::select()
+        .columns([
+            a("kid"),
+            a("private_pkcs8"),
+            a("public_x"),
+            a("created_at"),
+            a("retired_at"),
+        ])
+        .from(a("signing_keys"))
+        .order_by(a("created_at"), sea_orm::Order::Desc)
+        .to_owned();
+    db.query_all(&q)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(KeyRecord {
+                kid: r.try_get_by_index(0)?,
+                private_pkcs8: STANDARD
+                    .decode(r.try_get_by_index::<String>(1)?)
+                    .map_err(|e| StoreError::Db(e.to_string()))?,
+                public_x: r.try_get_by_index(2)?,
+                created_at: r.try_get_by_index(3)?,
+                retired_at: r.try_get_by_index(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Makes `key` the signing key: stored if new, every other key retired (still verifying).
+pub async fn activate_key(db: &impl ConnectionTrait, key: &KeyRecord) -> StoreResult<()> {
+    let exists = keys(db).await?.iter().any(|k| k.kid == key.kid);
+    if !exists {
+        let ins = Query::insert()
+            .into_table(a("signing_keys"))
+            .columns([a("kid"), a("private_pkcs8"), a("public_x"), a("created_at")])
+            .values_panic([
+                key.kid.clone().into(),
+                STANDARD.encode(&key.private_pkcs8).into(),
+                key.public_x.clone().into(),
+                key.created_at.into(),
+            ])
+            .to_owned();
+        db.execute(&ins).await?;
+    }
+    let retire = Query::update()
+        .table(a("signing_keys"))
+        .value(a("retired_at"), now())
+        .and_where(Expr::col(a("kid")).ne(key.kid.clone()))
+        .and_where(Expr::col(a("retired_at")).is_null())
+        .to_owned();
+    db.execute(&retire).await?;
+    let unretire = Query::update()
+        .table(a("signing_keys"))
+        .value(a("retired_at"), Value::ChronoDateTimeUtc(None))
+        .and_where(Expr::col(a("kid")).eq(key.kid.clone()))
+        .to_owned();
+    db.execute(&unretire).await?;
+    Ok(())
+}
+
+/// A user account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: Uuid,
+    /// Login e-mail (lower case).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// `admin`, `editor` or `viewer`.
+    pub role: String,
+    /// Disabled accounts cannot log in and their tokens stop working.
+    pub disabled: bool,
+    /// Organisations the user belongs to.
+    pub organisation_ids: Vec<Uuid>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("password_hash", &"***")
+            .finish()
+    }
+}
+
+fn to_user(r: &sea_orm::QueryResult, orgs: Vec<Uuid>) -> StoreResult<User> {
+    Ok(User {
+        id: Uuid::try_parse(&r.try_get_by_index::<String>(0)?)
+            .map_err(|e| StoreError::Db(e.to_string()))?,
+        email: r.try_get_by_index(1)?,
+        name: r.try_get_by_index(2)?,
+        password_hash: r.try_get_by_index(3)?,
+        role: r.try_get_by_index(4)?,
+        disabled: r.try_get_by_index(5)?,
+        organisation_ids: orgs,
+    })
+}
+
+async fn find_by(db: &impl ConnectionTrait, col: &str, value: String) -> StoreResult<Option<User>> {
+    let q = Query::select()
+        .columns([
+            a("id"),
+            a("email"),
+            a("name"),
+            a("password_hash"),
+            a("role"),
+            a("disabled"),
+        ])
+        .from(a("users"))
+        .and_where(Expr::col(a(col)).eq(value))
+        .to_owned();
+    let Some(row) = db.query_one(&q).await? else {
+        return Ok(None);
+    };
+    let id: String = row.try_get_by_index(0)?;
+    let oq = Query::select()
+        .column(a("organisation_id"))
+        .from(a("user_organisations"))
+        .and_where(Expr::col(a("user_id")).eq(id))
+        .to_owned();
+    let orgs = db
+        .query_all(&oq)
+        .await?
+        .iter()
+        .map(|r| {
+            Uuid::try_parse(&r.try_get_by_index::<String>(0)?)
+                .map_err(|e| StoreError::Db(e.to_string()))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    to_user(&row, orgs).map(Some)
+}
+
+/// A user by e-mail (case-insensitive).
+pub async fn user_by_email(db: &impl ConnectionTrait, email: &str) -> StoreResult<Option<User>> {
+    find_by(db, "email", email.trim().to_lowercase()).await
+}
+
+/// A user by id.
+pub async fn user_by_id(db: &impl ConnectionTrait, id: Uuid) -> StoreResult<Option<User>> {
+    find_by(db, "id", id.to_string()).await
+}
+
+/// Creates a user; a taken e-mail is a conflict.
+pub async fn create_user(
+    db: &impl ConnectionTrait,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    role: &str,
+    organisations: &[Uuid],
+) -> StoreResult<User> {
+    let email = email.trim().to_lowercase();
+    if user_by_email(db, &email).await?.is_some() {
+        return Err(StoreError::conflict(
+            "/email",
+            "an account with this e-mail exists",
+        ));
+    }
+    let id = Uuid::now_v7();
+    let now = now();
+    let ins = Query::insert()
+        .into_table(a("users"))
+        .columns([
+            a("id"),
+            a("email"),
+            a("name"),
+            a("password_hash"),
+            a("role"),
+            a("disabled"),
+            a("created_at"),
+            a("updated_at"),
+        ])
+        .values_panic([
+            id.to_string().into(),
+            email.clone().into(),
+            name.into(),
+            password_hash.into(),
+            role.into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    db.execute(&ins).await?;
+    for o in organisations {
+        let ins = Query::insert()
+            .into_table(a("user_organisations"))
+            .columns([a("user_id"), a("organisation_id")])
+            .values_panic([id.to_string().into(), o.to_string().into()])
+            .to_owned();
+        db.execute(&ins).await?;
+    }
+    user_by_id(db, id).await?.ok_or(StoreError::NotFound)
+}

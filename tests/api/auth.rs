@@ -1,0 +1,233 @@
+use crate::helpers::{TestApp, json_of};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+async fn account(app: &TestApp, email: &str, password: &str, role: &str) {
+    let hash = legami_http::auth::hash_password(password).unwrap();
+    legami_persistence::accounts::create_user(&app.db, email, "Test", &hash, role, &[])
+        .await
+        .unwrap();
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"grant_type": "password", "email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token(app: &TestApp, email: &str, password: &str) -> String {
+    json_of(login(app, email, password).await, 200).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn me(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn password_login_me_and_an_independent_signature_check() {
+    let app = TestApp::spawn().await;
+    account(&app, "Admin@Example.org", "una passphrase lunga", "admin").await;
+    let res = login(&app, "admin@example.org", "una passphrase lunga").await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let t = json_of(res, 200).await;
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["expires_in"], 900);
+    let access = t["access_token"].as_str().unwrap();
+    let who = json_of(me(&app, access).await, 200).await;
+    assert_eq!(who["email"], "admin@example.org");
+    assert_eq!(who["role"], "admin");
+
+    // Verify the token with the JWKS and plain Ed25519, not the server's JWT library.
+    let jwks = json_of(app.get("/.well-known/jwks.json").await, 200).await;
+    let parts: Vec<&str> = access.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .expect("kid published");
+    assert_eq!(jwk["kty"], "OKP");
+    assert_eq!(jwk["crv"], "Ed25519");
+    let x: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(jwk["x"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap();
+    let sig: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(parts[2])
+        .unwrap()
+        .try_into()
+        .unwrap();
+    key.verify_strict(
+        format!("{}.{}", parts[0], parts[1]).as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .expect("valid EdDSA signature");
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    for c in ["iss", "aud", "sub", "exp", "iat", "jti", "scope"] {
+        assert!(claims.get(c).is_some(), "claim {c}");
+    }
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
+    // An admin token writes.
+    let res = app
+        .client
+        .post(app.url("/api/v1/organisations"))
+        .bearer_auth(access)
+        .json(&json!({"name": "Con token", "kind": "aps", "address": {"municipality": "018110"}}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, 201).await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_look_the_same_whether_the_account_exists_or_not() {
+    let app = TestApp::spawn().await;
+    account(&app, "editor@example.org", "una passphrase lunga", "editor").await;
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("request_id");
+        v
+    };
+    let wrong = strip(json_of(login(&app, "editor@example.org", "sbagliata!!").await, 401).await);
+    let unknown =
+        strip(json_of(login(&app, "nessuno@example.org", "sbagliata!!").await, 401).await);
+    assert_eq!(wrong, unknown);
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, 400).await;
+    // Editors may not write yet (per-organisation rules come later): 403, not 401.
+    let t = token(&app, "editor@example.org", "una passphrase lunga").await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/organisations"))
+        .bearer_auth(&t)
+        .json(&json!({"name": "X", "kind": "aps", "address": {"municipality": "018110"}}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, 403).await;
+    // Disabling the account stops its token at once.
+    legami_persistence::accounts::user_by_email(&app.db, "editor@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        "UPDATE users SET disabled = true WHERE email = 'editor@example.org'",
+    )
+    .await
+    .unwrap();
+    json_of(me(&app, &t).await, 401).await;
+    json_of(
+        login(&app, "editor@example.org", "una passphrase lunga").await,
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn forged_foreign_and_expired_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    account(&app, "admin@example.org", "una passphrase lunga", "admin").await;
+    let good = token(&app, "admin@example.org", "una passphrase lunga").await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let keys = legami_persistence::accounts::keys(&app.db).await.unwrap();
+    let server_key = EncodingKey::from_ed_der(&keys[0].private_pkcs8);
+    let kid = keys[0].kid.clone();
+    let sign = |alg: Algorithm, kid: Option<String>, claims: &Value, key: &EncodingKey| {
+        let mut h = Header::new(alg);
+        h.kid = kid;
+        jsonwebtoken::encode(&h, claims, key).unwrap()
+    };
+    // alg: none.
+    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none = format!("{none_header}.{}.", parts[1]);
+    // HS256 keyed with the published public key (algorithm confusion).
+    let hs = sign(
+        Algorithm::HS256,
+        Some(kid.clone()),
+        &claims,
+        &EncodingKey::from_secret(keys[0].public_x.as_bytes()),
+    );
+    // A key the server does not know.
+    let stranger = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let der = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(&stranger).unwrap();
+    let unknown_kid = sign(
+        Algorithm::EdDSA,
+        Some("someone-else".into()),
+        &claims,
+        &EncodingKey::from_ed_der(der.as_bytes()),
+    );
+    let wrong_signer = sign(
+        Algorithm::EdDSA,
+        Some(kid.clone()),
+        &claims,
+        &EncodingKey::from_ed_der(der.as_bytes()),
+    );
+    let mut aud = claims.clone();
+    aud["aud"] = json!("another-api");
+    let wrong_aud = sign(Algorithm::EdDSA, Some(kid.clone()), &aud, &server_key);
+    let mut old = claims.clone();
+    old["exp"] = json!(chrono::Utc::now().timestamp() - 10);
+    let expired = sign(Algorithm::EdDSA, Some(kid.clone()), &old, &server_key);
+    // The control: the same signing path with good claims is accepted.
+    let control = sign(Algorithm::EdDSA, Some(kid.clone()), &claims, &server_key);
+    json_of(me(&app, &control).await, 200).await;
+    for (name, t) in [
+        ("none", none),
+        ("hs256", hs),
+        ("unknown kid", unknown_kid),
+        ("wrong signer", wrong_signer),
+        ("wrong aud", wrong_aud),
+        ("expired", expired),
+        ("garbage", "a.b.c".into()),
+    ] {
+        let res = me(&app, &t).await;
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\"",
+            "{name}"
+        );
+        json_of(res, 401).await;
+    }
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_a_signing_key() {
+    let db = crate::helpers::TestDb::new().await;
+    let mut settings = legami_server::Settings::for_tests(&db.url);
+    settings.env = "production".into();
+    let err = legami_server::Application::build(&settings)
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(
+        format!("{err:#}").contains("LEGAMI_JWT_PRIVATE_KEY"),
+        "{err:#}"
+    );
+}
