@@ -231,3 +231,49 @@ async fn production_refuses_to_start_without_a_signing_key() {
         "{err:#}"
     );
 }
+
+#[tokio::test]
+async fn refresh_tokens_rotate_are_single_use_and_reuse_revokes_the_family() {
+    let app = TestApp::spawn().await;
+    account(&app, "admin@example.org", "una passphrase lunga", "admin").await;
+    let first = json_of(
+        login(&app, "admin@example.org", "una passphrase lunga").await,
+        200,
+    )
+    .await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |t: String| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "refresh_token", "refresh_token": t}))
+            .send()
+    };
+    let second = json_of(refresh(r1.clone()).await.unwrap(), 200).await;
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2, "rotates");
+    json_of(
+        me(&app, second["access_token"].as_str().unwrap()).await,
+        200,
+    )
+    .await;
+    // Replaying the spent token revokes the family: the fresh one dies too.
+    json_of(refresh(r1).await.unwrap(), 401).await;
+    json_of(refresh(r2).await.unwrap(), 401).await;
+    // Revocation of one token.
+    let other = json_of(
+        login(&app, "admin@example.org", "una passphrase lunga").await,
+        200,
+    )
+    .await;
+    let r3 = other["refresh_token"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/revoke"))
+        .json(&json!({"token": r3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    json_of(refresh(r3).await.unwrap(), 401).await;
+    json_of(refresh("never-issued".into()).await.unwrap(), 401).await;
+}

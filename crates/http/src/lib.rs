@@ -111,6 +111,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(metrics::metrics_summary)
                 .service(metrics::list_metrics)
                 .service(auth::token)
+                .service(auth::revoke)
                 .service(auth::me)
                 .service(search::search)
                 .service(feed::list_changes)

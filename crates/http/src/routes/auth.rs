@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A token request. This release supports the `password` grant; `client_credentials` and
-/// `refresh_token` are answered `400 unsupported_grant_type` until API clients and refresh
-/// tokens land.
+/// A token request: the `password` and `refresh_token` grants (`client_credentials` is answered
+/// `400 unsupported_grant_type` until API clients land).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"grant_type": "password", "email": "admin@example.org", "password": "a long passphrase"}))]
@@ -51,6 +50,9 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until it expires (900).
     pub expires_in: i64,
+    /// Opaque, single-use refresh token (30 days): exchange it with the `refresh_token` grant
+    /// for a new pair. Presenting a spent one revokes every token descended from the same login.
+    pub refresh_token: String,
     /// Space-separated scopes.
     pub scope: String,
 }
@@ -91,7 +93,27 @@ fn wrong_credentials() -> ApiError {
 )]
 #[post("/auth/token")]
 pub async fn token(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+    use legami_persistence::accounts::{self as store, RefreshOutcome};
     let r: TokenRequest = from_value(body.0)?;
+    if r.grant_type == "refresh_token" {
+        let Some(presented) = r.refresh_token else {
+            return Err(ApiError::invalid(
+                "/refresh_token",
+                "required",
+                "refresh_token is required for this grant",
+            ));
+        };
+        let invalid = || ApiError::Unauthorized("the refresh token is not valid".into());
+        let (user, family) = match store::spend_refresh(&state.db, &presented).await? {
+            RefreshOutcome::Rotate { user, family } => (user, family),
+            RefreshOutcome::Invalid | RefreshOutcome::Reused => return Err(invalid()),
+        };
+        let user = store::user_by_id(&state.db, user)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(invalid)?;
+        return issue(&state, &user, Some(family)).await;
+    }
     if r.grant_type != "password" {
         return Err(ApiError::BadRequest {
             detail: format!(
@@ -121,15 +143,55 @@ pub async fn token(state: web::Data<AppState>, body: JsonObject) -> Result<HttpR
     let user = user
         .filter(|u| ok && !u.disabled)
         .ok_or_else(wrong_credentials)?;
-    let (access_token, claims) = state.keys.issue(&user)?;
+    issue(&state, &user, None).await
+}
+
+async fn issue(
+    state: &AppState,
+    user: &legami_persistence::accounts::User,
+    family: Option<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (access_token, claims) = state.keys.issue(user)?;
+    let refresh_token =
+        legami_persistence::accounts::issue_refresh(&state.db, user.id, family).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
             expires_in: ACCESS_TTL_SECS,
+            refresh_token,
             scope: claims.scope,
         }))
+}
+
+/// A token to revoke.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "6l0kq3-opaque"}))]
+pub struct RevokeRequest {
+    /// A refresh token.
+    pub token: String,
+}
+
+/// Revoke a refresh token (RFC 7009: unknown tokens are not an error).
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = RevokeRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Revoked (or unknown)"),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/revoke")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let r: RevokeRequest = from_value(body.0)?;
+    legami_persistence::accounts::revoke_refresh(&state.db, &r.token).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The caller: id, role, scopes and organisations.
