@@ -277,3 +277,82 @@ async fn refresh_tokens_rotate_are_single_use_and_reuse_revokes_the_family() {
     json_of(refresh(r3).await.unwrap(), 401).await;
     json_of(refresh("never-issued".into()).await.unwrap(), 401).await;
 }
+
+#[tokio::test]
+async fn admins_manage_users_and_disabling_stops_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    account(&app, "admin@example.org", "una passphrase lunga", "admin").await;
+    let admin = token(&app, "admin@example.org", "una passphrase lunga").await;
+    let org = app.create_org("Ente", json!({})).await;
+    let post = |body: Value, t: Option<String>| {
+        let mut r = app.client.post(app.url("/api/v1/users")).json(&body);
+        if let Some(t) = t {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let new = json!({"email": "Editor@Example.org", "password": "un'altra passphrase", "name": "Editrice", "role": "editor", "organisation_ids": [org["id"]]});
+    let created = json_of(post(new.clone(), Some(admin.clone())).await.unwrap(), 201).await;
+    assert_eq!(created["email"], "editor@example.org");
+    assert_eq!(created["organisation_ids"], json!([org["id"]]));
+    let text = serde_json::to_string(&created).unwrap();
+    assert!(
+        !text.contains("password") && !text.contains("argon2"),
+        "{text}"
+    );
+    json_of(post(new.clone(), Some(admin.clone())).await.unwrap(), 409).await;
+    json_of(post(new.clone(), None).await.unwrap(), 401).await;
+    let bad = json!({"email": "x", "password": "corta", "name": "", "role": "boss"});
+    let p = json_of(post(bad, Some(admin.clone())).await.unwrap(), 422).await;
+    crate::helpers::assert_fields(&p, &["/email", "/password", "/name", "/role"]);
+
+    let editor = json_of(
+        login(&app, "editor@example.org", "un'altra passphrase").await,
+        200,
+    )
+    .await;
+    let et = editor["access_token"].as_str().unwrap().to_owned();
+    json_of(post(new, Some(et.clone())).await.unwrap(), 403).await;
+    let list = json_of(
+        app.client
+            .get(app.url("/api/v1/users"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert!(!serde_json::to_string(&list).unwrap().contains("argon2"));
+
+    let path = format!("/api/v1/users/{}", created["id"].as_str().unwrap());
+    let res = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, 200).await["disabled"], true);
+    json_of(me(&app, &et).await, 401).await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"grant_type": "refresh_token", "refresh_token": editor["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    json_of(res, 401).await;
+    json_of(
+        app.client
+            .get(app.url("/api/v1/users/0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+}

@@ -399,3 +399,74 @@ pub async fn revoke_refresh(db: &impl ConnectionTrait, token: &str) -> StoreResu
     db.execute(&up).await?;
     Ok(())
 }
+
+/// Every user, by e-mail (admin listing; accounts are few).
+pub async fn list_users(db: &impl ConnectionTrait) -> StoreResult<Vec<User>> {
+    let q = Query::select()
+        .column(a("id"))
+        .from(a("users"))
+        .order_by(a("email"), sea_orm::Order::Asc)
+        .to_owned();
+    let mut out = Vec::new();
+    for r in db.query_all(&q).await? {
+        let id = Uuid::try_parse(&r.try_get_by_index::<String>(0)?)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
+        if let Some(u) = user_by_id(db, id).await? {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// Changes name, role, organisations or the disabled flag of a user.
+pub async fn update_user(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    name: Option<&str>,
+    role: Option<&str>,
+    disabled: Option<bool>,
+    organisations: Option<&[Uuid]>,
+) -> StoreResult<User> {
+    let mut up = Query::update();
+    up.table(a("users"))
+        .value(a("updated_at"), now())
+        .and_where(Expr::col(a("id")).eq(id.to_string()));
+    if let Some(n) = name {
+        up.value(a("name"), n);
+    }
+    if let Some(r) = role {
+        up.value(a("role"), r);
+    }
+    if let Some(d) = disabled {
+        up.value(a("disabled"), d);
+    }
+    if db.execute(&up).await?.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if let Some(orgs) = organisations {
+        let del = Query::delete()
+            .from_table(a("user_organisations"))
+            .and_where(Expr::col(a("user_id")).eq(id.to_string()))
+            .to_owned();
+        db.execute(&del).await?;
+        for o in orgs {
+            let ins = Query::insert()
+                .into_table(a("user_organisations"))
+                .columns([a("user_id"), a("organisation_id")])
+                .values_panic([id.to_string().into(), o.to_string().into()])
+                .to_owned();
+            db.execute(&ins).await?;
+        }
+    }
+    if disabled == Some(true) {
+        // Disabling also ends every refresh chain of the account.
+        let up = Query::update()
+            .table(a("refresh_tokens"))
+            .value(a("revoked_at"), now())
+            .and_where(Expr::col(a("user_id")).eq(id.to_string()))
+            .and_where(Expr::col(a("revoked_at")).is_null())
+            .to_owned();
+        db.execute(&up).await?;
+    }
+    user_by_id(db, id).await?.ok_or(StoreError::NotFound)
+}

@@ -13,4 +13,5 @@ pub mod projects;
 pub mod root;
 pub mod search;
 pub mod themes;
+pub mod users;
 pub mod writes;
