@@ -3,8 +3,7 @@
 use crate::changes::{self, Op};
 use crate::entities::areas::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::organisations::ts_key;
-use crate::pagination::{KeysetPos, Page, PageRequest, finish};
+use crate::pagination::{Page, PageRequest, finish};
 use crate::records::{self, now};
 use legami_domain::{
     Area, AreaFields, AreaKind, FieldError, FieldErrors, IdOrSlug, IstatCode, RecordMeta, Slug,
@@ -125,14 +124,8 @@ pub async fn list(
     let (rows, total) = crate::records::keyset_rows::<Entity>(db, c, page, page.sort.field).await?;
     let items = hydrate(db, rows).await?;
     let field = page.sort.field;
-    let (items, next) = finish(items, page.limit, |a| KeysetPos {
-        key: match field {
-            "slug" => a.meta.slug.as_str().to_owned(),
-            "created_at" => ts_key(&a.meta.created_at),
-            "updated_at" => ts_key(&a.meta.updated_at),
-            _ => a.fields.name.clone(),
-        },
-        id: a.meta.id.to_string(),
+    let (items, next) = finish(items, page.limit, |a| {
+        records::keyset_pos(&a.meta, field, &a.fields.name)
     });
     Ok(Page { items, next, total })
 }

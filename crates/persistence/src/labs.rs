@@ -289,11 +289,8 @@ fn cond(f: &LabFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Conditio
 
 fn sort_key(l: &Lab, field: &str, distance: Option<f64>) -> String {
     match field {
-        "slug" => l.meta.slug.as_str().to_owned(),
-        "created_at" => ts_key(&l.meta.created_at),
-        "updated_at" => ts_key(&l.meta.updated_at),
         "distance" => format!("{:.9}", distance.unwrap_or(0.0)),
-        _ => l.fields.name.clone(),
+        _ => records::keyset_pos(&l.meta, field, &l.fields.name).key,
     }
 }
 

@@ -3,8 +3,7 @@
 use crate::changes::{self, Op};
 use crate::entities::networks::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::organisations::ts_key;
-use crate::pagination::{KeysetPos, Page, PageRequest, finish};
+use crate::pagination::{Page, PageRequest, finish};
 use crate::records::{self, now};
 use chrono::{DateTime, NaiveDate, Utc};
 use legami_domain::{
@@ -136,14 +135,8 @@ pub async fn list(
     let (rows, total) = crate::records::keyset_rows::<Entity>(db, c, page, page.sort.field).await?;
     let items = hydrate(db, rows).await?;
     let field = page.sort.field;
-    let (items, next) = finish(items, page.limit, |n| KeysetPos {
-        key: match field {
-            "slug" => n.meta.slug.as_str().to_owned(),
-            "created_at" => ts_key(&n.meta.created_at),
-            "updated_at" => ts_key(&n.meta.updated_at),
-            _ => n.fields.name.clone(),
-        },
-        id: n.meta.id.to_string(),
+    let (items, next) = finish(items, page.limit, |n| {
+        records::keyset_pos(&n.meta, field, &n.fields.name)
     });
     Ok(Page { items, next, total })
 }

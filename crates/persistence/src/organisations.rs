@@ -286,12 +286,7 @@ pub fn ts_key(t: &DateTime<Utc>) -> String {
 }
 
 fn sort_key(o: &Organisation, field: &str) -> String {
-    match field {
-        "slug" => o.meta.slug.as_str().to_owned(),
-        "created_at" => ts_key(&o.meta.created_at),
-        "updated_at" => ts_key(&o.meta.updated_at),
-        _ => o.fields.name.clone(),
-    }
+    crate::records::keyset_pos(&o.meta, field, &o.fields.name).key
 }
 
 /// One page of organisations visible to the caller.

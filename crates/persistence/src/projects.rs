@@ -3,8 +3,7 @@
 use crate::changes::{self, Op};
 use crate::entities::projects::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::organisations::ts_key;
-use crate::pagination::{KeysetPos, Page, PageRequest, finish};
+use crate::pagination::{Page, PageRequest, finish};
 use crate::records::{self, a, now};
 use chrono::{DateTime, Utc};
 use legami_domain::{
@@ -296,14 +295,8 @@ pub async fn list(
     let (rows, total) = crate::records::keyset_rows::<Entity>(db, c, page, page.sort.field).await?;
     let items = hydrate(db, rows).await?;
     let field = page.sort.field;
-    let (items, next) = finish(items, page.limit, |p| KeysetPos {
-        key: match field {
-            "slug" => p.meta.slug.as_str().to_owned(),
-            "created_at" => ts_key(&p.meta.created_at),
-            "updated_at" => ts_key(&p.meta.updated_at),
-            _ => p.fields.title.clone(),
-        },
-        id: p.meta.id.to_string(),
+    let (items, next) = finish(items, page.limit, |p| {
+        records::keyset_pos(&p.meta, field, &p.fields.title)
     });
     Ok(Page { items, next, total })
 }

@@ -406,3 +406,22 @@ where
     }
     Ok(())
 }
+
+/// Where a page ends, for a record sorted by `field` (`name`/`title` by default): the sort key as
+/// text (timestamps in RFC 3339) and the id.
+pub(crate) fn keyset_pos(
+    meta: &legami_domain::RecordMeta,
+    field: &str,
+    title: &str,
+) -> crate::KeysetPos {
+    let key = match field {
+        "slug" => meta.slug.as_str().to_owned(),
+        "created_at" => crate::organisations::ts_key(&meta.created_at),
+        "updated_at" => crate::organisations::ts_key(&meta.updated_at),
+        _ => title.to_owned(),
+    };
+    crate::KeysetPos {
+        key,
+        id: meta.id.to_string(),
+    }
+}
