@@ -323,7 +323,11 @@ async fn admins_manage_users_and_disabling_stops_tokens_at_once() {
         200,
     )
     .await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        3,
+        "the test app's admin, this admin and the editor"
+    );
     assert!(!serde_json::to_string(&list).unwrap().contains("argon2"));
 
     let path = format!("/api/v1/users/{}", created["id"].as_str().unwrap());

@@ -11,8 +11,11 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
+use uuid::Uuid;
 
-pub const TOKEN: &str = legami_http::INSECURE_DEV_TOKEN;
+/// The password of every account the tests create.
+pub const PASSWORD: &str = "una passphrase lunga per i test";
+static PASSWORD_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
@@ -157,6 +160,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+    /// An access token of the administrator every test app starts with.
+    pub token: String,
     handle: actix_web::dev::ServerHandle,
     // Declared last: dropped after the server is stopped.
     pub test_db: TestDb,
@@ -182,13 +187,41 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self {
+        let mut app = Self {
             address,
             client,
             db,
+            token: String::new(),
             handle,
             test_db,
-        }
+        };
+        app.token = app.user_token("admin", &[]).await;
+        app
+    }
+
+    /// Creates an account with this role and these organisations and returns its access token.
+    pub async fn user_token(&self, role: &str, organisations: &[&Value]) -> String {
+        let hash =
+            PASSWORD_HASH.get_or_init(|| legami_http::auth::hash_password(PASSWORD).expect("hash"));
+        let orgs: Vec<Uuid> = organisations
+            .iter()
+            .map(|o| Uuid::parse_str(o["id"].as_str().expect("record id")).expect("uuid"))
+            .collect();
+        let email = format!("{role}-{}@legami.test", Uuid::now_v7().simple());
+        legami_persistence::accounts::create_user(&self.db, &email, role, hash, role, &orgs)
+            .await
+            .expect("create account");
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "password", "email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        json_of(res, 200).await["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -206,7 +239,7 @@ impl TestApp {
     pub async fn get_auth(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .send()
             .await
             .expect("request")
@@ -215,7 +248,7 @@ impl TestApp {
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .json(body)
             .send()
             .await
@@ -225,7 +258,7 @@ impl TestApp {
     pub async fn patch(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .patch(self.url(path))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .header("content-type", "application/merge-patch+json")
             .body(body.to_string())
             .send()
@@ -236,7 +269,7 @@ impl TestApp {
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.client
             .delete(self.url(path))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .send()
             .await
             .expect("request")

@@ -44,7 +44,7 @@ async fn lab_crud_with_operators_hours_and_activities() {
     let restored = app
         .client
         .post(app.url(&format!("{path}/restore")))
-        .bearer_auth(crate::helpers::TOKEN)
+        .bearer_auth(&app.token)
         .send()
         .await
         .unwrap();

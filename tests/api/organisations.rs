@@ -291,7 +291,7 @@ async fn etags_give_304_and_stale_if_match_gives_412() {
     let ok = app
         .client
         .patch(app.url(&path))
-        .bearer_auth(crate::helpers::TOKEN)
+        .bearer_auth(&app.token)
         .header("if-match", &authed_etag)
         .json(&json!({"description": "Prima modifica"}))
         .send()
@@ -305,7 +305,7 @@ async fn etags_give_304_and_stale_if_match_gives_412() {
     let stale = app
         .client
         .patch(app.url(&path))
-        .bearer_auth(crate::helpers::TOKEN)
+        .bearer_auth(&app.token)
         .header("if-match", &authed_etag)
         .json(&json!({"description": "Seconda modifica"}))
         .send()
@@ -315,7 +315,7 @@ async fn etags_give_304_and_stale_if_match_gives_412() {
     let stale_delete = app
         .client
         .delete(app.url(&path))
-        .bearer_auth(crate::helpers::TOKEN)
+        .bearer_auth(&app.token)
         .header("if-match", &authed_etag)
         .send()
         .await
@@ -367,7 +367,7 @@ async fn merge_patch_semantics() {
     let res = app
         .client
         .patch(app.url(&path))
-        .bearer_auth(crate::helpers::TOKEN)
+        .bearer_auth(&app.token)
         .json(&json!({"name": "Patch 2"}))
         .send()
         .await
@@ -422,7 +422,7 @@ async fn delete_is_soft_and_admin_can_restore() {
     let restored = json_of(
         app.client
             .post(app.url(&format!("{path}/restore")))
-            .bearer_auth(crate::helpers::TOKEN)
+            .bearer_auth(&app.token)
             .send()
             .await
             .unwrap(),
@@ -459,9 +459,16 @@ async fn writes_need_a_token() {
         .await
         .unwrap();
     json_of(res, 401).await;
-    // With the switch off, even the development token is refused.
-    let closed = TestApp::spawn_with(|s| s.insecure_dev_writes = false, None).await;
-    json_of(closed.post("/api/v1/organisations", &body).await, 401).await;
+    // The old development token is just another invalid token.
+    let res = app
+        .client
+        .post(app.url("/api/v1/organisations"))
+        .bearer_auth("insecure-dev-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    json_of(res, 401).await;
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-use crate::helpers::{TOKEN, TestApp, json_of};
+use crate::helpers::{TestApp, json_of};
 use actix_web::web;
 use serde_json::json;
 
@@ -9,7 +9,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body("{\"name\": ")
         .send()
@@ -20,7 +20,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body("[1,2]")
         .send()
@@ -30,7 +30,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .header("content-type", "text/plain")
         .body("{}")
         .send()
@@ -40,7 +40,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .body("{}")
         .send()
         .await
@@ -50,7 +50,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body(big)
         .send()
@@ -60,7 +60,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .json(&json!({"name": "X", "kind": "aps", "address": {"municipality": "018110"}, "colour": "red"}))
         .send()
         .await
@@ -71,7 +71,7 @@ async fn malformed_bodies_and_media_types() {
     let res = app
         .client
         .post(&url)
-        .bearer_auth(TOKEN)
+        .bearer_auth(&app.token)
         .json(&json!({"name": "X", "kind": "aps", "address": {"municipality": "018110", "city": "Pavia"}}))
         .send()
         .await

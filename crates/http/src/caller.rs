@@ -10,16 +10,11 @@ use futures_util::future::LocalBoxFuture;
 use legami_domain::Visibility;
 use uuid::Uuid;
 
-/// The bearer token accepted while `LEGAMI_INSECURE_DEV_WRITES` is on.
-pub const INSECURE_DEV_TOKEN: &str = "insecure-dev-token";
-
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// No credentials: reads published data only.
     Anonymous,
-    /// The development writer (see [`INSECURE_DEV_TOKEN`]): reads and writes everything.
-    DevWriter,
     /// A user with a valid access token.
     User {
         /// User id.
@@ -33,8 +28,7 @@ pub enum Caller {
 
 impl Caller {
     fn is_admin(&self) -> bool {
-        matches!(self, Self::DevWriter)
-            || matches!(self, Self::User { role, .. } if role == "admin")
+        matches!(self, Self::User { role, .. } if role == "admin")
     }
 
     /// What records and fields the caller may see. Admins see everything; per-organisation
@@ -92,9 +86,6 @@ async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(invalid)?;
-    if state.insecure_dev_writes && token == INSECURE_DEV_TOKEN {
-        return Ok(Caller::DevWriter);
-    }
     let claims = state.keys.verify(token).ok_or_else(invalid)?;
     let id = Uuid::try_parse(&claims.sub).map_err(|_| invalid())?;
     // Checked on every request, so disabling an account stops its tokens at once.

@@ -16,7 +16,7 @@ pub mod respond;
 pub mod routes;
 pub mod state;
 
-pub use caller::{Caller, INSECURE_DEV_TOKEN};
+pub use caller::Caller;
 pub use error::{ApiError, Problem};
 pub use state::AppState;
 

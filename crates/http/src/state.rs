@@ -11,9 +11,6 @@ pub struct AppState {
     pub cursor_secret: String,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
-    /// TEMPORARY, until authentication lands: when true, a request carrying
-    /// `Authorization: Bearer insecure-dev-token` may write and read drafts. Off by default.
-    pub insecure_dev_writes: bool,
     /// Token signing and verification keys.
     pub keys: std::sync::Arc<crate::auth::Keys>,
 }

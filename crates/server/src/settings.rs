@@ -88,11 +88,6 @@ pub struct Settings {
     #[arg(long, env = "LEGAMI_SEED_DEMO_ON_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub seed_demo_on_empty: bool,
 
-    /// TEMPORARY until authentication lands: accept `Authorization: Bearer insecure-dev-token`
-    /// as a caller who may write and read drafts. Never enable on a public server.
-    #[arg(long, env = "LEGAMI_INSECURE_DEV_WRITES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
-    pub insecure_dev_writes: bool,
-
     /// `development` (signing keys generated and kept in the database on first start) or
     /// `production` (refuses to start without `LEGAMI_JWT_PRIVATE_KEY`).
     #[arg(long, env = "LEGAMI_ENV", default_value = "development", global = true)]
@@ -163,7 +158,6 @@ impl fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .field("seed_demo_on_empty", &self.seed_demo_on_empty)
-            .field("insecure_dev_writes", &self.insecure_dev_writes)
             .field("env", &self.env)
             .field(
                 "jwt_private_key",
@@ -189,7 +183,6 @@ impl Settings {
             log_format: "pretty".into(),
             log: "warn".into(),
             seed_demo_on_empty: false,
-            insecure_dev_writes: true,
             shutdown_timeout_secs: 5,
             env: "development".into(),
             jwt_private_key: None,

@@ -183,7 +183,6 @@ impl Application {
             db: db.clone(),
             cursor_secret: settings.cursor_secret.clone(),
             body_limit: settings.body_limit,
-            insecure_dev_writes: settings.insecure_dev_writes,
             keys,
         });
         let doc = legami_http::openapi();
