@@ -12,6 +12,7 @@ mod m20261122_000003_domain;
 mod m20261122_000004_search;
 mod m20261122_000005_auth;
 mod m20261122_000006_refresh_tokens;
+mod m20261122_000007_clients_audit;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_search::Migration),
             Box::new(m20261122_000005_auth::Migration),
             Box::new(m20261122_000006_refresh_tokens::Migration),
+            Box::new(m20261122_000007_clients_audit::Migration),
         ]
     }
 }

@@ -6,9 +6,17 @@ use serde_json::{Value, json};
 
 async fn account(app: &TestApp, email: &str, password: &str, role: &str) {
     let hash = legami_http::auth::hash_password(password).unwrap();
-    legami_persistence::accounts::create_user(&app.db, email, "Test", &hash, role, &[])
-        .await
-        .unwrap();
+    legami_persistence::accounts::create_user(
+        &app.db,
+        email,
+        "Test",
+        &hash,
+        role,
+        &[],
+        &legami_persistence::audit::Actor::system(),
+    )
+    .await
+    .unwrap();
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
@@ -118,14 +126,14 @@ async fn wrong_credentials_look_the_same_whether_the_account_exists_or_not() {
         .send()
         .await
         .unwrap();
-    json_of(res, 400).await;
-    // Editors may not write yet (per-organisation rules come later): 403, not 401.
+    json_of(res, 401).await;
+    // An editor of no organisation may propose a draft organisation, not publish one.
     let t = token(&app, "editor@example.org", "una passphrase lunga").await;
     let res = app
         .client
         .post(app.url("/api/v1/organisations"))
         .bearer_auth(&t)
-        .json(&json!({"name": "X", "kind": "aps", "address": {"municipality": "018110"}}))
+        .json(&json!({"name": "X", "kind": "aps", "address": {"municipality": "018110"}, "status": "published"}))
         .send()
         .await
         .unwrap();

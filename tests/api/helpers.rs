@@ -208,9 +208,17 @@ impl TestApp {
             .map(|o| Uuid::parse_str(o["id"].as_str().expect("record id")).expect("uuid"))
             .collect();
         let email = format!("{role}-{}@legami.test", Uuid::now_v7().simple());
-        legami_persistence::accounts::create_user(&self.db, &email, role, hash, role, &orgs)
-            .await
-            .expect("create account");
+        legami_persistence::accounts::create_user(
+            &self.db,
+            &email,
+            role,
+            hash,
+            role,
+            &orgs,
+            &legami_persistence::audit::Actor::system(),
+        )
+        .await
+        .expect("create account");
         let res = self
             .client
             .post(self.url("/api/v1/auth/token"))

@@ -15,4 +15,5 @@ mod projects;
 mod protocol;
 mod reference;
 mod search;
+mod security;
 mod territory;

@@ -122,6 +122,11 @@ pub struct LabFields {
 }
 
 impl LabFields {
+    /// The organisations a lab belongs to: its operators (managers and partners).
+    pub fn owners(&self) -> Vec<Uuid> {
+        self.operators.iter().map(|o| o.organisation_id).collect()
+    }
+
     /// Rules across fields: a published lab has at least one manager; one role per organisation.
     pub fn check_rules(&self) -> Result<(), crate::FieldErrors> {
         let mut errs = crate::FieldErrors::new();
@@ -252,6 +257,19 @@ pub struct ProjectFields {
 }
 
 impl ProjectFields {
+    /// The organisations a project belongs to: its lead and the partners in the `lead` or
+    /// `partner` role (funders and supporters do not run it).
+    pub fn owners(&self) -> Vec<Uuid> {
+        let mut o = vec![self.lead_organisation_id];
+        o.extend(
+            self.partners
+                .iter()
+                .filter(|p| matches!(p.role, PartnerRole::Lead | PartnerRole::Partner))
+                .map(|p| p.organisation_id),
+        );
+        o
+    }
+
     /// Rules across fields.
     pub fn check_rules(&self) -> Result<(), crate::FieldErrors> {
         let mut errs = crate::FieldErrors::new();
@@ -313,6 +331,13 @@ pub struct NetworkFields {
     pub members: Vec<Member>,
     /// Publication status.
     pub status: Status,
+}
+
+impl NetworkFields {
+    /// The organisations a network belongs to: its coordinator.
+    pub fn owners(&self) -> Vec<Uuid> {
+        self.coordinator_id.into_iter().collect()
+    }
 }
 
 /// A stored network.

@@ -21,8 +21,11 @@ pub struct Claims {
     pub iss: String,
     /// Audience.
     pub aud: String,
-    /// Subject: the user id.
+    /// Subject: the user id, or the client id for `client_credentials` tokens.
     pub sub: String,
+    /// Present on tokens of API clients (RFC 9068): the client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// Expiry (Unix seconds).
     pub exp: i64,
     /// Issued at (Unix seconds).
@@ -78,15 +81,37 @@ impl Keys {
 
     /// Signs an access token for a user.
     pub fn issue(&self, user: &User) -> Result<(String, Claims), ApiError> {
+        self.sign(user.id, None, scopes(&user.role).join(" "))
+    }
+
+    /// Signs an access token for an API client.
+    pub fn issue_client(
+        &self,
+        client: &legami_persistence::clients::Client,
+    ) -> Result<(String, Claims), ApiError> {
+        self.sign(
+            client.id,
+            Some(client.id.to_string()),
+            client.scopes.join(" "),
+        )
+    }
+
+    fn sign(
+        &self,
+        sub: uuid::Uuid,
+        client_id: Option<String>,
+        scope: String,
+    ) -> Result<(String, Claims), ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: user.id.to_string(),
+            sub: sub.to_string(),
+            client_id,
             exp: now + ACCESS_TTL_SECS,
             iat: now,
             jti: uuid::Uuid::now_v7().to_string(),
-            scope: scopes(&user.role).join(" "),
+            scope,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.signing_kid.clone());

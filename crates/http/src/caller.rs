@@ -1,5 +1,14 @@
-//! Who is calling, as an extractor: anonymous, a user with a verified access token, or (until
-//! the permission rules land) the development writer allowed by `LEGAMI_INSECURE_DEV_WRITES`.
+//! Who is calling, as an extractor, and every permission rule of the API in one place.
+//!
+//! - `admin` users: everything.
+//! - `editor` users, and API clients with the `write` scope: create records; change, publish and
+//!   delete only the records of their organisations (an organisation itself, the labs it
+//!   operates, the projects it leads or is a `lead`/`partner` of, the networks it coordinates)
+//!   and post those projects' metrics. An organisation they create is a draft until an admin
+//!   makes them its members.
+//! - API clients with `metrics:write`: post metrics of their organisations' projects.
+//! - `viewer` users and clients with `read:drafts`: read the drafts of their organisations.
+//! - anonymous callers and clients with only `read`: published records.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -8,7 +17,11 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use legami_domain::Visibility;
+use legami_persistence::audit::Actor;
 use uuid::Uuid;
+
+/// The scopes an API client may carry.
+pub const CLIENT_SCOPES: &[&str] = &["read", "read:drafts", "write", "metrics:write"];
 
 /// The caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,20 +37,54 @@ pub enum Caller {
         /// Organisations the user belongs to.
         organisations: Vec<Uuid>,
     },
+    /// An API client (service account) with a valid access token.
+    Client {
+        /// Client id.
+        id: Uuid,
+        /// Its scopes.
+        scopes: Vec<String>,
+        /// Organisations it acts for.
+        organisations: Vec<Uuid>,
+    },
+}
+
+fn forbidden(why: &str) -> ApiError {
+    ApiError::Forbidden(why.to_owned())
 }
 
 impl Caller {
-    fn is_admin(&self) -> bool {
+    /// Whether the caller is an administrator.
+    pub fn is_admin(&self) -> bool {
         matches!(self, Self::User { role, .. } if role == "admin")
     }
 
-    /// What records and fields the caller may see. Admins see everything; per-organisation
-    /// draft access for editors and viewers comes with the permission rules.
+    fn has_scope(&self, scope: &str) -> bool {
+        matches!(self, Self::Client { scopes, .. } if scopes.iter().any(|s| s == scope))
+    }
+
+    fn organisations(&self) -> &[Uuid] {
+        match self {
+            Self::Anonymous => &[],
+            Self::User { organisations, .. } | Self::Client { organisations, .. } => organisations,
+        }
+    }
+
+    /// Whether the caller may create and change records at all (record rules come on top).
+    fn writes(&self) -> bool {
+        self.is_admin()
+            || matches!(self, Self::User { role, .. } if role == "editor")
+            || self.has_scope("write")
+    }
+
+    /// What records and fields the caller may see.
     pub fn visibility(&self) -> Visibility {
-        if self.is_admin() {
-            Visibility::Privileged
-        } else {
-            Visibility::Public
+        match self {
+            _ if self.is_admin() => Visibility::Privileged,
+            Self::User { organisations, .. } => Visibility::Members(organisations.clone().into()),
+            Self::Client { organisations, .. } if self.has_scope("read:drafts") => {
+                Visibility::Members(organisations.clone().into())
+            }
+            _ => Visibility::Public,
         }
     }
 
@@ -46,49 +93,141 @@ impl Caller {
         !matches!(self, Self::Anonymous)
     }
 
-    /// Fails unless the caller may create, change or delete records. Until the per-organisation
-    /// rules land, only admins (and the development writer) may.
-    pub fn may_write(&self) -> Result<(), ApiError> {
-        match self {
-            Self::Anonymous => Err(ApiError::Unauthorized(
+    fn authenticated(&self) -> Result<(), ApiError> {
+        if self.is_authenticated() {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized(
                 "this operation needs a bearer token".into(),
-            )),
-            _ if self.is_admin() => Ok(()),
-            _ => Err(ApiError::Forbidden(
-                "your role may not change this record".into(),
-            )),
+            ))
         }
     }
 
-    /// Fails unless the caller may do administrative operations (restore, vocabulary).
-    pub fn may_administer(&self) -> Result<(), ApiError> {
+    /// Who the audit log names for this caller's changes.
+    pub fn actor(&self) -> Result<Actor, ApiError> {
         match self {
             Self::Anonymous => Err(ApiError::Unauthorized(
                 "this operation needs a bearer token".into(),
             )),
-            _ if self.is_admin() => Ok(()),
-            _ => Err(ApiError::Forbidden(
-                "this operation is for administrators".into(),
-            )),
+            Self::User { id, .. } => Ok(Actor {
+                kind: "user",
+                id: *id,
+            }),
+            Self::Client { id, .. } => Ok(Actor {
+                kind: "client",
+                id: *id,
+            }),
+        }
+    }
+
+    /// Fails unless the caller may create, change or delete records of some organisation.
+    pub fn may_write(&self) -> Result<(), ApiError> {
+        self.authenticated()?;
+        if self.writes() {
+            Ok(())
+        } else {
+            Err(forbidden("your role or scopes do not allow changes"))
+        }
+    }
+
+    /// Fails unless the caller may change a record belonging to `owners` (checked on the
+    /// record as stored and again on the record as it would be after the change, so nobody
+    /// can hand a record over to, or take it from, an organisation they are not a member of).
+    pub fn may_change(&self, owners: &[Uuid]) -> Result<(), ApiError> {
+        self.may_write()?;
+        if self.is_admin() || owners.iter().any(|o| self.organisations().contains(o)) {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "this record belongs to organisations you are not a member of",
+            ))
+        }
+    }
+
+    /// Fails unless the caller may create an organisation with this status: editors who are not
+    /// (yet) its members create drafts only.
+    pub fn may_create_organisation(&self, status: legami_domain::Status) -> Result<(), ApiError> {
+        self.may_write()?;
+        if self.is_admin() || status == legami_domain::Status::Draft {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "only administrators may create an organisation that is not a draft; \
+                 create it as a draft and ask an administrator to make you its member",
+            ))
+        }
+    }
+
+    /// Fails unless the caller may add metrics to a project belonging to `owners`.
+    pub fn may_write_metrics(&self, owners: &[Uuid]) -> Result<(), ApiError> {
+        self.authenticated()?;
+        if !(self.writes() || self.has_scope("metrics:write")) {
+            return Err(forbidden("your role or scopes do not allow metrics"));
+        }
+        if self.is_admin() || owners.iter().any(|o| self.organisations().contains(o)) {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "this project belongs to organisations you are not a member of",
+            ))
+        }
+    }
+
+    /// Fails unless the caller is an administrator (users, clients, vocabularies, areas,
+    /// restore, audit).
+    pub fn may_administer(&self) -> Result<(), ApiError> {
+        self.authenticated()?;
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(forbidden("this operation is for administrators"))
+        }
+    }
+
+    /// A key for per-caller rate limits: the subject when authenticated.
+    pub fn subject(&self) -> Option<String> {
+        match self {
+            Self::Anonymous => None,
+            Self::User { id, .. } => Some(format!("user:{id}")),
+            Self::Client { id, .. } => Some(format!("client:{id}")),
         }
     }
 }
 
+/// Reads the bearer token, if any, without checking the database.
+pub fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(()),
+    )
+}
+
 async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(Caller::Anonymous);
-    };
     let invalid = || ApiError::Unauthorized("the bearer token is not valid".into());
+    let token = match bearer(&req) {
+        None => return Ok(Caller::Anonymous),
+        Some(t) => t.map_err(|()| invalid())?,
+    };
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(invalid)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(invalid)?;
     let claims = state.keys.verify(token).ok_or_else(invalid)?;
     let id = Uuid::try_parse(&claims.sub).map_err(|_| invalid())?;
-    // Checked on every request, so disabling an account stops its tokens at once.
+    // Checked on every request, so disabling an account or client stops its tokens at once.
+    if claims.client_id.is_some() {
+        let client = legami_persistence::clients::get(&state.db, id)
+            .await?
+            .filter(|c| !c.disabled)
+            .ok_or_else(invalid)?;
+        return Ok(Caller::Client {
+            id: client.id,
+            scopes: client.scopes,
+            organisations: client.organisation_ids,
+        });
+    }
     let user = legami_persistence::accounts::user_by_id(&state.db, id)
         .await?
         .filter(|u| !u.disabled)

@@ -97,6 +97,14 @@ pub enum ApiError {
     /// 422: validation failed.
     #[error("validation failed")]
     Validation(Vec<ProblemField>),
+    /// 429: rate limited or throttled; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
     /// 503: database unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -161,6 +169,11 @@ impl ApiError {
                 "/problems/validation",
                 "Invalid request",
             ),
+            Self::TooManyRequests { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "/problems/too-many-requests",
+                "Too many requests",
+            ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "/problems/unavailable",
@@ -214,6 +227,7 @@ impl ApiError {
                 }),
                 errors.clone(),
             ),
+            Self::TooManyRequests { detail, .. } => (Some(detail.clone()), Vec::new()),
             Self::Unavailable(_) => (
                 Some("the database is unreachable; retry shortly".into()),
                 Vec::new(),
@@ -261,6 +275,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                res.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }
             _ => {}
         }

@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod listing;
 pub mod middleware;
 pub mod respond;
@@ -36,9 +37,12 @@ impl Modify for SecurityAddon {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
                     .description(Some(
-                        "Bearer token. Until the authentication issue lands, the only token is \
-                         the development token accepted when LEGAMI_INSECURE_DEV_WRITES=true.",
+                        "An EdDSA-signed JWT access token (15 minutes) from POST /api/v1/auth/token \
+                         (password, client_credentials or refresh_token grant); verify it with \
+                         /.well-known/jwks.json. Reads work without a token (published data \
+                         only); operations that list only `bearer` need one.",
                     ))
                     .build(),
             ),
@@ -117,6 +121,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(users::create_user)
                 .service(users::get_user)
                 .service(users::update_user)
+                .service(clients::list_clients)
+                .service(clients::create_client)
+                .service(clients::get_client)
+                .service(clients::update_client)
+                .service(audit::list_audit)
                 .service(search::search)
                 .service(feed::list_changes)
                 .service(feed::map)

@@ -13,4 +13,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// Token signing and verification keys.
     pub keys: std::sync::Arc<crate::auth::Keys>,
+    /// Failed-login throttling.
+    pub login_throttle: std::sync::Arc<crate::limits::LoginThrottle>,
 }

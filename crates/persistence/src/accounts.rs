@@ -221,16 +221,22 @@ pub async fn user_by_id(db: &impl ConnectionTrait, id: Uuid) -> StoreResult<Opti
 }
 
 /// Creates a user; a taken e-mail is a conflict.
-pub async fn create_user(
-    db: &impl ConnectionTrait,
+fn audit_view(u: &User) -> serde_json::Value {
+    serde_json::json!({"email": u.email, "name": u.name, "role": u.role, "organisation_ids": u.organisation_ids, "disabled": u.disabled})
+}
+
+pub async fn create_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
     email: &str,
     name: &str,
     password_hash: &str,
     role: &str,
     organisations: &[Uuid],
+    actor: &crate::audit::Actor,
 ) -> StoreResult<User> {
+    let txn = crate::records::write_txn(db).await?;
     let email = email.trim().to_lowercase();
-    if user_by_email(db, &email).await?.is_some() {
+    if user_by_email(&txn, &email).await?.is_some() {
         return Err(StoreError::conflict(
             "/email",
             "an account with this e-mail exists",
@@ -261,16 +267,28 @@ pub async fn create_user(
             now.into(),
         ])
         .to_owned();
-    db.execute(&ins).await?;
+    txn.execute(&ins).await?;
     for o in organisations {
         let ins = Query::insert()
             .into_table(a("user_organisations"))
             .columns([a("user_id"), a("organisation_id")])
             .values_panic([id.to_string().into(), o.to_string().into()])
             .to_owned();
-        db.execute(&ins).await?;
+        txn.execute(&ins).await?;
     }
-    user_by_id(db, id).await?.ok_or(StoreError::NotFound)
+    let after = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    crate::audit::record_views(
+        &txn,
+        actor,
+        "create",
+        "user",
+        &id.to_string(),
+        None,
+        Some(&audit_view(&after)),
+    )
+    .await?;
+    sea_orm::TransactionSession::commit(txn).await?;
+    Ok(after)
 }
 
 /// How long a refresh token lives.
@@ -419,14 +437,17 @@ pub async fn list_users(db: &impl ConnectionTrait) -> StoreResult<Vec<User>> {
 }
 
 /// Changes name, role, organisations or the disabled flag of a user.
-pub async fn update_user(
-    db: &impl ConnectionTrait,
+pub async fn update_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
     id: Uuid,
     name: Option<&str>,
     role: Option<&str>,
     disabled: Option<bool>,
     organisations: Option<&[Uuid]>,
+    actor: &crate::audit::Actor,
 ) -> StoreResult<User> {
+    let txn = crate::records::write_txn(db).await?;
+    let before = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
     let mut up = Query::update();
     up.table(a("users"))
         .value(a("updated_at"), now())
@@ -440,7 +461,7 @@ pub async fn update_user(
     if let Some(d) = disabled {
         up.value(a("disabled"), d);
     }
-    if db.execute(&up).await?.rows_affected() == 0 {
+    if txn.execute(&up).await?.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
     if let Some(orgs) = organisations {
@@ -448,14 +469,14 @@ pub async fn update_user(
             .from_table(a("user_organisations"))
             .and_where(Expr::col(a("user_id")).eq(id.to_string()))
             .to_owned();
-        db.execute(&del).await?;
+        txn.execute(&del).await?;
         for o in orgs {
             let ins = Query::insert()
                 .into_table(a("user_organisations"))
                 .columns([a("user_id"), a("organisation_id")])
                 .values_panic([id.to_string().into(), o.to_string().into()])
                 .to_owned();
-            db.execute(&ins).await?;
+            txn.execute(&ins).await?;
         }
     }
     if disabled == Some(true) {
@@ -466,7 +487,19 @@ pub async fn update_user(
             .and_where(Expr::col(a("user_id")).eq(id.to_string()))
             .and_where(Expr::col(a("revoked_at")).is_null())
             .to_owned();
-        db.execute(&up).await?;
+        txn.execute(&up).await?;
     }
-    user_by_id(db, id).await?.ok_or(StoreError::NotFound)
+    let after = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    crate::audit::record_views(
+        &txn,
+        actor,
+        "update",
+        "user",
+        &id.to_string(),
+        Some(&audit_view(&before)),
+        Some(&audit_view(&after)),
+    )
+    .await?;
+    sea_orm::TransactionSession::commit(txn).await?;
+    Ok(after)
 }

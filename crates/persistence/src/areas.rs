@@ -1,5 +1,6 @@
 //! Areas: named groups of municipalities (ambiti, districts, health authorities).
 
+use crate::audit::{Actor, Audit};
 use crate::changes::{self, Op};
 use crate::entities::areas::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
@@ -85,7 +86,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &AreaFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
+fn cond(f: &AreaFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
@@ -117,7 +118,7 @@ fn cond(f: &AreaFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Conditi
 pub async fn list(
     db: &impl ConnectionTrait,
     f: &AreaFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Area>> {
     let c = cond(f, vis, db.get_database_backend());
@@ -134,13 +135,17 @@ pub async fn list(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     f: &AreaFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live area by id or slug.
-pub async fn find(db: &impl ConnectionTrait, key: &IdOrSlug, vis: Visibility) -> StoreResult<Area> {
+pub async fn find(
+    db: &impl ConnectionTrait,
+    key: &IdOrSlug,
+    vis: &Visibility,
+) -> StoreResult<Area> {
     let m = Entity::find()
         .filter(
             Condition::all()
@@ -206,6 +211,7 @@ fn rows(f: &AreaFields) -> Vec<Vec<Value>> {
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     f: AreaFields,
+    audit: &Audit<'_, Area>,
 ) -> StoreResult<Area> {
     let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, None).await?;
@@ -238,6 +244,16 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let a = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "create",
+        ENTITY,
+        &id,
+        None,
+        Some(&(audit.view)(&a)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(a)
 }
@@ -248,6 +264,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
     expected_version: i64,
     f: AreaFields,
+    audit: &Audit<'_, Area>,
 ) -> StoreResult<Area> {
     let id = id.to_string();
     let txn = crate::records::write_txn(db).await?;
@@ -262,6 +279,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &f);
+    let before = (audit.view)(&load(&txn, &id).await?);
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     records::replace_links(
         &txn,
@@ -275,6 +293,16 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let a = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "update",
+        ENTITY,
+        &id,
+        Some(&before),
+        Some(&(audit.view)(&a)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(a)
 }
@@ -284,15 +312,18 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     id: Uuid,
     expected_version: i64,
+    actor: &Actor,
+    before: &serde_json::Value,
 ) -> StoreResult<()> {
-    records::soft_delete(db, TABLE, ENTITY, id, expected_version).await
+    records::soft_delete(db, TABLE, ENTITY, id, expected_version, actor, before).await
 }
 
 /// Restores an area.
 pub async fn restore<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     key: &IdOrSlug,
+    actor: &Actor,
 ) -> StoreResult<Area> {
-    let id = records::restore(db, TABLE, ENTITY, key).await?;
+    let id = records::restore(db, TABLE, ENTITY, key, actor).await?;
     load(db, &id).await
 }

@@ -66,7 +66,7 @@ pub async fn feed(
     db: &impl ConnectionTrait,
     after: i64,
     limit: u64,
-    vis: legami_domain::Visibility,
+    vis: &legami_domain::Visibility,
 ) -> crate::StoreResult<(Vec<Change>, i64)> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     let rows = changes::Entity::find()

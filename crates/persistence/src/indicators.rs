@@ -54,9 +54,14 @@ pub async fn get(db: &impl ConnectionTrait, code: &ThemeCode) -> StoreResult<Ind
 }
 
 /// Adds an indicator; a taken code is a conflict.
-pub async fn create(db: &impl ConnectionTrait, i: &Indicator) -> StoreResult<Indicator> {
+pub async fn create<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    i: &Indicator,
+    actor: &crate::audit::Actor,
+) -> StoreResult<Indicator> {
+    let txn = crate::records::write_txn(db).await?;
     if Entity::find_by_id(i.code.as_str().to_owned())
-        .one(db)
+        .one(&txn)
         .await?
         .is_some()
     {
@@ -74,7 +79,12 @@ pub async fn create(db: &impl ConnectionTrait, i: &Indicator) -> StoreResult<Ind
         aggregation: Set(i.aggregation.as_str().to_owned()),
         created_at: Set(i.created_at),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
-    to_domain(m)
+    let created = to_domain(m)?;
+    let code = i.code.as_str();
+    let changes = serde_json::json!({"code": {"before": null, "after": code}});
+    crate::audit::record(&txn, actor, "create", "indicator", code, changes).await?;
+    sea_orm::TransactionSession::commit(txn).await?;
+    Ok(created)
 }

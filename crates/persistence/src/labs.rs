@@ -1,5 +1,6 @@
 //! Labs: queries (with radius and box searches), keyset listing and transactional writes.
 
+use crate::audit::{Actor, Audit};
 use crate::changes::{self, Op};
 use crate::entities::labs::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
@@ -213,7 +214,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &LabFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
+fn cond(f: &LabFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
@@ -301,7 +302,7 @@ pub type LabHit = (Lab, Option<f64>);
 pub async fn list(
     db: &impl ConnectionTrait,
     f: &LabFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<LabHit>> {
     if let Some(n) = f.near {
@@ -328,7 +329,7 @@ async fn list_near(
     db: &impl ConnectionTrait,
     f: &LabFilter,
     n: Near,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<LabHit>> {
     let rows = Entity::find()
@@ -368,13 +369,13 @@ async fn list_near(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     f: &LabFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
 
 /// One live lab by id or slug, if the caller may see it.
-pub async fn find(db: &impl ConnectionTrait, key: &IdOrSlug, vis: Visibility) -> StoreResult<Lab> {
+pub async fn find(db: &impl ConnectionTrait, key: &IdOrSlug, vis: &Visibility) -> StoreResult<Lab> {
     let m = Entity::find()
         .filter(
             Condition::all()
@@ -458,6 +459,7 @@ fn theme_rows(themes: &[ThemeCode]) -> Vec<Vec<Value>> {
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     fields: LabFields,
+    audit: &Audit<'_, Lab>,
 ) -> StoreResult<Lab> {
     let txn = crate::records::write_txn(db).await?;
     check_references(&txn, &fields, None).await?;
@@ -499,6 +501,16 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "create",
+        ENTITY,
+        &id,
+        None,
+        Some(&(audit.view)(&created)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -509,6 +521,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
     expected_version: i64,
     fields: LabFields,
+    audit: &Audit<'_, Lab>,
 ) -> StoreResult<Lab> {
     let id = id.to_string();
     let txn = crate::records::write_txn(db).await?;
@@ -523,6 +536,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &fields)?;
+    let before = (audit.view)(&load(&txn, &id).await?);
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     records::replace_links(
         &txn,
@@ -545,6 +559,16 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let updated = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "update",
+        ENTITY,
+        &id,
+        Some(&before),
+        Some(&(audit.view)(&updated)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -554,16 +578,19 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     id: Uuid,
     expected_version: i64,
+    actor: &Actor,
+    before: &serde_json::Value,
 ) -> StoreResult<()> {
-    records::soft_delete(db, TABLE, ENTITY, id, expected_version).await
+    records::soft_delete(db, TABLE, ENTITY, id, expected_version, actor, before).await
 }
 
 /// Restores a deleted lab.
 pub async fn restore<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     key: &IdOrSlug,
+    actor: &Actor,
 ) -> StoreResult<Lab> {
-    let id = records::restore(db, TABLE, ENTITY, key).await?;
+    let id = records::restore(db, TABLE, ENTITY, key, actor).await?;
     load(db, &id).await
 }
 

@@ -5,10 +5,13 @@
 
 pub mod accounts;
 pub mod areas;
+pub mod audit;
 pub mod changes;
+pub mod clients;
 mod entities;
 pub mod error;
 pub mod geo;
+pub mod idempotency;
 pub mod indicators;
 pub mod labs;
 pub mod map;

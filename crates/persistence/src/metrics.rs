@@ -67,6 +67,7 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
     project: Uuid,
     rows: Vec<MetricFields>,
     lab_ids: &[Uuid],
+    actor: &crate::audit::Actor,
 ) -> StoreResult<Vec<Metric>> {
     let known: HashSet<String> = crate::indicators::list(db)
         .await?
@@ -161,6 +162,17 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
         }
         txn.execute(&ins).await?;
     }
+    let ids: Vec<String> = out.iter().map(|m| m.id.to_string()).collect();
+    let changes = serde_json::json!({"metrics": {"before": null, "after": ids}});
+    crate::audit::record(
+        &txn,
+        actor,
+        "create",
+        "metrics",
+        &project.to_string(),
+        changes,
+    )
+    .await?;
     txn.commit().await?;
     Ok(out)
 }
@@ -168,7 +180,7 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
 /// The `WHERE` clause (and its values) of a metric query over `metrics m JOIN projects p`.
 fn where_sql(
     f: &MetricFilter,
-    vis: Visibility,
+    vis: &Visibility,
     backend: DbBackend,
     vals: &mut Vec<Value>,
 ) -> String {
@@ -187,9 +199,25 @@ fn where_sql(
             .join(", ")
     };
     let mut w = vec!["p.deleted_at IS NULL".to_owned()];
-    if !vis.sees_unpublished() {
+    if let Some(orgs) = vis.members() {
+        // Published projects, plus those of the caller's organisations (see records::owned_cond).
         let v = list(vec![Status::Published.as_str().into()], vals);
-        w.push(format!("p.status = {v}"));
+        let mut any = vec![format!("p.status = {v}")];
+        if !orgs.is_empty() {
+            let ids = || {
+                orgs.iter()
+                    .map(|o| o.to_string().into())
+                    .collect::<Vec<Value>>()
+            };
+            let lead = list(ids(), vals);
+            let partners = list(ids(), vals);
+            any.push(format!("p.lead_organisation_id IN ({lead})"));
+            any.push(format!(
+                "p.id IN (SELECT pp.project_id FROM project_partners pp \
+                 WHERE pp.organisation_id IN ({partners}) AND pp.role IN ('lead', 'partner'))"
+            ));
+        }
+        w.push(format!("({})", any.join(" OR ")));
     }
     if !f.projects.is_empty() {
         w.push(format!(
@@ -297,7 +325,7 @@ fn to_metric(r: &QueryResult) -> StoreResult<Metric> {
 pub async fn list(
     db: &impl ConnectionTrait,
     f: &MetricFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Metric>> {
     let backend = db.get_database_backend();
@@ -365,7 +393,7 @@ pub async fn list(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     f: &MetricFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     let backend = db.get_database_backend();
     let mut vals = Vec::new();
@@ -496,7 +524,7 @@ pub struct SummaryRow {
 pub async fn summary(
     db: &impl ConnectionTrait,
     f: &MetricFilter,
-    vis: Visibility,
+    vis: &Visibility,
     group_by: &[GroupBy],
 ) -> StoreResult<Vec<SummaryRow>> {
     let backend = db.get_database_backend();

@@ -1,5 +1,6 @@
 //! Networks: standing networks of organisations and labs.
 
+use crate::audit::{Actor, Audit};
 use crate::changes::{self, Op};
 use crate::entities::networks::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
@@ -94,7 +95,7 @@ async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec
         .collect()
 }
 
-fn cond(f: &NetworkFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
+fn cond(f: &NetworkFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.statuses.is_empty() {
         c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
@@ -128,7 +129,7 @@ fn cond(f: &NetworkFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Cond
 pub async fn list(
     db: &impl ConnectionTrait,
     f: &NetworkFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Network>> {
     let c = cond(f, vis, db.get_database_backend());
@@ -145,7 +146,7 @@ pub async fn list(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     f: &NetworkFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
@@ -154,7 +155,7 @@ pub async fn fingerprint(
 pub async fn find(
     db: &impl ConnectionTrait,
     key: &IdOrSlug,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<Network> {
     let m = Entity::find()
         .filter(
@@ -245,6 +246,7 @@ fn rows(f: &NetworkFields) -> Vec<Vec<Value>> {
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     f: NetworkFields,
+    audit: &Audit<'_, Network>,
 ) -> StoreResult<Network> {
     let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, None).await?;
@@ -277,6 +279,16 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let n = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "create",
+        ENTITY,
+        &id,
+        None,
+        Some(&(audit.view)(&n)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(n)
 }
@@ -287,6 +299,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
     expected_version: i64,
     f: NetworkFields,
+    audit: &Audit<'_, Network>,
 ) -> StoreResult<Network> {
     let id = id.to_string();
     let txn = crate::records::write_txn(db).await?;
@@ -301,6 +314,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &f);
+    let before = (audit.view)(&load(&txn, &id).await?);
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     records::replace_links(
         &txn,
@@ -314,6 +328,16 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let n = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "update",
+        ENTITY,
+        &id,
+        Some(&before),
+        Some(&(audit.view)(&n)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(n)
 }
@@ -323,15 +347,18 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     id: Uuid,
     expected_version: i64,
+    actor: &Actor,
+    before: &serde_json::Value,
 ) -> StoreResult<()> {
-    records::soft_delete(db, TABLE, ENTITY, id, expected_version).await
+    records::soft_delete(db, TABLE, ENTITY, id, expected_version, actor, before).await
 }
 
 /// Restores a network.
 pub async fn restore<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     key: &IdOrSlug,
+    actor: &Actor,
 ) -> StoreResult<Network> {
-    let id = records::restore(db, TABLE, ENTITY, key).await?;
+    let id = records::restore(db, TABLE, ENTITY, key, actor).await?;
     load(db, &id).await
 }

@@ -1,5 +1,6 @@
 //! Organisations: queries, keyset listing and transactional writes.
 
+use crate::audit::{Actor, Audit};
 use crate::changes::{self, Op};
 use crate::entities::municipalities;
 use crate::entities::organisation_themes as org_themes;
@@ -182,20 +183,15 @@ fn key_condition(key: &IdOrSlug) -> Condition {
     }
 }
 
-fn visible(vis: Visibility) -> Condition {
-    let c = Condition::all().add(Column::DeletedAt.is_null());
-    if vis.sees_unpublished() {
-        c
-    } else {
-        c.add(Column::Status.eq(Status::Published.as_str()))
-    }
+fn visible(vis: &Visibility) -> Condition {
+    crate::records::visible_cond("organisations", vis)
 }
 
 /// One live organisation by id or slug, if the caller may see it.
 pub async fn find(
     db: &impl ConnectionTrait,
     key: &IdOrSlug,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<Organisation> {
     let m = Entity::find()
         .filter(key_condition(key))
@@ -211,7 +207,7 @@ pub async fn find(
 
 fn list_condition(
     f: &OrganisationFilter,
-    vis: Visibility,
+    vis: &Visibility,
     backend: sea_orm::DbBackend,
 ) -> Condition {
     let mut c = visible(vis);
@@ -293,7 +289,7 @@ fn sort_key(o: &Organisation, field: &str) -> String {
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &OrganisationFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<OrganisationHit>> {
     if let Some(n) = filter.near {
@@ -351,7 +347,7 @@ pub async fn list(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     filter: &OrganisationFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     crate::records::fingerprint(
         db,
@@ -436,7 +432,11 @@ async fn write_themes(
 }
 
 /// Creates an organisation, its themes and its change-log entry in one transaction.
-pub async fn create<C>(db: &C, fields: OrganisationFields) -> StoreResult<Organisation>
+pub async fn create<C>(
+    db: &C,
+    fields: OrganisationFields,
+    audit: &Audit<'_, Organisation>,
+) -> StoreResult<Organisation>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -465,6 +465,16 @@ where
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "create",
+        ENTITY,
+        &id,
+        None,
+        Some(&(audit.view)(&created)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(created)
 }
@@ -486,6 +496,7 @@ pub async fn update<C>(
     id: Uuid,
     expected_version: i64,
     fields: OrganisationFields,
+    audit: &Audit<'_, Organisation>,
 ) -> StoreResult<Organisation>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -503,18 +514,35 @@ where
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &fields);
+    let before = (audit.view)(&load(&txn, &id).await?);
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     write_themes(&txn, &id, &fields.themes).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let updated = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "update",
+        ENTITY,
+        &id,
+        Some(&before),
+        Some(&(audit.view)(&updated)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
 
 /// Soft-deletes a live organisation still at `expected_version`: it leaves every listing and
 /// becomes a tombstone in the change log; its slug stays reserved so it can be restored.
-pub async fn delete<C>(db: &C, id: Uuid, expected_version: i64) -> StoreResult<()>
+pub async fn delete<C>(
+    db: &C,
+    id: Uuid,
+    expected_version: i64,
+    actor: &Actor,
+    before: &serde_json::Value,
+) -> StoreResult<()>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -533,17 +561,26 @@ where
             ),
         });
     }
-    crate::records::soft_delete(&txn, "organisations", ENTITY, id, expected_version).await?;
+    crate::records::soft_delete(
+        &txn,
+        "organisations",
+        ENTITY,
+        id,
+        expected_version,
+        actor,
+        before,
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
 
 /// Brings a deleted organisation back (admin). Restoring a live one changes nothing.
-pub async fn restore<C>(db: &C, key: &IdOrSlug) -> StoreResult<Organisation>
+pub async fn restore<C>(db: &C, key: &IdOrSlug, actor: &Actor) -> StoreResult<Organisation>
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let id = crate::records::restore(db, "organisations", ENTITY, key).await?;
+    let id = crate::records::restore(db, "organisations", ENTITY, key, actor).await?;
     load(db, &id).await
 }
 

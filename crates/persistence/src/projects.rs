@@ -1,5 +1,6 @@
 //! Projects: queries, keyset listing and transactional writes.
 
+use crate::audit::{Actor, Audit};
 use crate::changes::{self, Op};
 use crate::entities::projects::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
@@ -198,7 +199,7 @@ fn sub(
         .to_owned()
 }
 
-fn cond(f: &ProjectFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Condition {
+fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
     if !f.phases.is_empty() {
         c = c.add(Column::Phase.is_in(f.phases.iter().map(|k| k.as_str())));
@@ -288,7 +289,7 @@ fn cond(f: &ProjectFilter, vis: Visibility, backend: sea_orm::DbBackend) -> Cond
 pub async fn list(
     db: &impl ConnectionTrait,
     f: &ProjectFilter,
-    vis: Visibility,
+    vis: &Visibility,
     page: &PageRequest,
 ) -> StoreResult<Page<Project>> {
     let c = cond(f, vis, db.get_database_backend());
@@ -305,7 +306,7 @@ pub async fn list(
 pub async fn fingerprint(
     db: &impl ConnectionTrait,
     f: &ProjectFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<String> {
     records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
 }
@@ -314,7 +315,7 @@ pub async fn fingerprint(
 pub async fn find(
     db: &impl ConnectionTrait,
     key: &IdOrSlug,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<Project> {
     let m = Entity::find()
         .filter(
@@ -502,6 +503,7 @@ async fn write_links(db: &impl ConnectionTrait, id: &str, f: &ProjectFields) -> 
 pub async fn create<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     f: ProjectFields,
+    audit: &Audit<'_, Project>,
 ) -> StoreResult<Project> {
     let txn = crate::records::write_txn(db).await?;
     check(&txn, &f, None).await?;
@@ -526,6 +528,16 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "create",
+        ENTITY,
+        &id,
+        None,
+        Some(&(audit.view)(&p)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(p)
 }
@@ -536,6 +548,7 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     id: Uuid,
     expected_version: i64,
     f: ProjectFields,
+    audit: &Audit<'_, Project>,
 ) -> StoreResult<Project> {
     let id = id.to_string();
     let txn = crate::records::write_txn(db).await?;
@@ -550,11 +563,22 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &f)?;
+    let before = (audit.view)(&load(&txn, &id).await?);
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     write_links(&txn, &id, &f).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;
+    crate::audit::record_views(
+        &txn,
+        audit.actor,
+        "update",
+        ENTITY,
+        &id,
+        Some(&before),
+        Some(&(audit.view)(&p)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(p)
 }
@@ -564,16 +588,19 @@ pub async fn delete<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     id: Uuid,
     expected_version: i64,
+    actor: &Actor,
+    before: &serde_json::Value,
 ) -> StoreResult<()> {
-    records::soft_delete(db, TABLE, ENTITY, id, expected_version).await
+    records::soft_delete(db, TABLE, ENTITY, id, expected_version, actor, before).await
 }
 
 /// Restores a project.
 pub async fn restore<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     key: &IdOrSlug,
+    actor: &Actor,
 ) -> StoreResult<Project> {
-    let id = records::restore(db, TABLE, ENTITY, key).await?;
+    let id = records::restore(db, TABLE, ENTITY, key, actor).await?;
     load(db, &id).await
 }
 

@@ -22,13 +22,47 @@ pub(crate) fn now() -> DateTime<Utc> {
 }
 
 /// Rows visible to a caller: live, and published unless the caller may read drafts.
-pub(crate) fn visible_cond(table: &str, vis: Visibility) -> Cond {
+pub(crate) fn visible_cond(table: &str, vis: &Visibility) -> Cond {
     let c = Cond::all().add(Expr::col((a(table), a("deleted_at"))).is_null());
-    if vis.sees_unpublished() {
-        c
-    } else {
-        c.add(Expr::col((a(table), a("status"))).eq(Status::Published.as_str()))
+    let Some(orgs) = vis.members() else {
+        return c;
+    };
+    let published = Expr::col((a(table), a("status"))).eq(Status::Published.as_str());
+    match owned_cond(table, orgs) {
+        Some(owned) => c.add(Cond::any().add(published).add(owned)),
+        None => c.add(published),
     }
+}
+
+/// Rows of `table` belonging to any of `orgs` (the rule behind members' drafts and editors'
+/// rights): an organisation itself, the labs it operates, the projects it leads or is a
+/// `lead`/`partner` of, the networks it coordinates. `None` for tables nobody owns.
+pub(crate) fn owned_cond(table: &str, orgs: &[Uuid]) -> Option<Cond> {
+    let ids = || orgs.iter().map(Uuid::to_string).collect::<Vec<_>>();
+    let sub = |link: &str, col: &str, roles: &[&str]| {
+        let mut q = Query::select();
+        q.column(a(col))
+            .from(a(link))
+            .and_where(Expr::col(a("organisation_id")).is_in(ids()));
+        if !roles.is_empty() {
+            q.and_where(Expr::col(a("role")).is_in(roles.iter().copied()));
+        }
+        q.to_owned()
+    };
+    let col = |c: &str| Expr::col((a(table), a(c)));
+    Some(match table {
+        "organisations" => Cond::all().add(col("id").is_in(ids())),
+        "labs" => Cond::all().add(col("id").in_subquery(sub("lab_operators", "lab_id", &[]))),
+        "projects" => Cond::any()
+            .add(col("lead_organisation_id").is_in(ids()))
+            .add(col("id").in_subquery(sub(
+                "project_partners",
+                "project_id",
+                &["lead", "partner"],
+            ))),
+        "networks" => Cond::all().add(col("coordinator_id").is_in(ids())),
+        _ => return None,
+    })
 }
 
 /// The condition naming a record by id or slug.
@@ -102,6 +136,8 @@ pub(crate) async fn soft_delete<C>(
     entity: &str,
     id: Uuid,
     expected_version: i64,
+    actor: &crate::audit::Actor,
+    before: &serde_json::Value,
 ) -> StoreResult<()>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -124,6 +160,7 @@ where
     let status = status_of(&txn, table, &id).await?;
     changes::record(&txn, entity, &id, Op::Delete, status, now).await?;
     crate::search::reindex(&txn, entity, &id).await?;
+    crate::audit::record_views(&txn, actor, "delete", entity, &id, Some(before), None).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -144,6 +181,7 @@ pub(crate) async fn restore<C>(
     table: &str,
     entity: &str,
     key: &IdOrSlug,
+    actor: &crate::audit::Actor,
 ) -> StoreResult<String>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -170,6 +208,8 @@ where
         let status = status_of(&txn, table, &id).await?;
         changes::record(&txn, entity, &id, Op::Upsert, status, now).await?;
         crate::search::reindex(&txn, entity, &id).await?;
+        let changes = serde_json::json!({"deleted": {"before": true, "after": false}});
+        crate::audit::record(&txn, actor, "restore", entity, &id, changes).await?;
     }
     txn.commit().await?;
     Ok(id)

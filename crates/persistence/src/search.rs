@@ -188,7 +188,7 @@ async fn theme_names(
 
 async fn load(db: &impl ConnectionTrait, entity: &str, id: Uuid) -> StoreResult<Option<Doc>> {
     let key = IdOrSlug::Id(id);
-    let vis = Visibility::Privileged;
+    let vis = &Visibility::Privileged;
     let found = match entity {
         "organisation" => crate::organisations::find(db, &key, vis).await.map(|o| {
             let f = o.fields;
@@ -463,7 +463,7 @@ pub async fn search(
     db: &impl ConnectionTrait,
     q: &SearchQuery,
     f: &SearchFilter,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> StoreResult<Vec<Hit>> {
     if q.stems.is_empty() {
         return Ok(Vec::new());

@@ -42,9 +42,14 @@ pub async fn get(db: &impl ConnectionTrait, code: &ThemeCode) -> StoreResult<The
 }
 
 /// Adds a theme; a taken code is a conflict.
-pub async fn create(db: &impl ConnectionTrait, theme: &Theme) -> StoreResult<Theme> {
+pub async fn create<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    theme: &Theme,
+    actor: &crate::audit::Actor,
+) -> StoreResult<Theme> {
+    let txn = crate::records::write_txn(db).await?;
     if Entity::find_by_id(theme.code.as_str().to_owned())
-        .one(db)
+        .one(&txn)
         .await?
         .is_some()
     {
@@ -60,9 +65,14 @@ pub async fn create(db: &impl ConnectionTrait, theme: &Theme) -> StoreResult<The
         description: Set(theme.description.clone()),
         created_at: Set(theme.created_at),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
-    Theme::try_from(m)
+    let created = Theme::try_from(m)?;
+    let code = theme.code.as_str();
+    let changes = serde_json::json!({"code": {"before": null, "after": code}});
+    crate::audit::record(&txn, actor, "create", "theme", code, changes).await?;
+    sea_orm::TransactionSession::commit(txn).await?;
+    Ok(created)
 }
 
 /// The codes among `codes` that are not in the vocabulary.

@@ -41,7 +41,7 @@ async fn org(db: &DatabaseConnection, s: &str) -> anyhow::Result<Uuid> {
     Ok(legami_persistence::organisations::find(
         db,
         &IdOrSlug::Slug(slug(s)?),
-        Visibility::Privileged,
+        &Visibility::Privileged,
     )
     .await?
     .meta
@@ -119,7 +119,12 @@ async fn indicators(db: &DatabaseConnection) -> anyhow::Result<usize> {
                 aggregation,
                 created_at: chrono::Utc::now(),
             };
-            legami_persistence::indicators::create(db, &i).await?;
+            legami_persistence::indicators::create(
+                db,
+                &i,
+                &legami_persistence::audit::Actor::system(),
+            )
+            .await?;
             added += 1;
         }
     }
@@ -161,7 +166,7 @@ async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
     let mut added = 0;
     for (s, name, kind, description, municipalities) in list {
         if missing(
-            legami_persistence::areas::find(db, &IdOrSlug::Slug(slug(s)?), Visibility::Privileged)
+            legami_persistence::areas::find(db, &IdOrSlug::Slug(slug(s)?), &Visibility::Privileged)
                 .await,
         )? {
             legami_persistence::areas::create(
@@ -173,6 +178,10 @@ async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
                     description: Some(description.into()),
                     municipalities,
                     status: Status::Published,
+                },
+                &legami_persistence::audit::Audit {
+                    actor: &legami_persistence::audit::Actor::system(),
+                    view: &crate::demo::loader_view::<legami_domain::Area>,
                 },
             )
             .await?;
@@ -233,7 +242,7 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
     let mut ids = Vec::new();
     for l in LABS {
         let key = IdOrSlug::Slug(slug(l.slug)?);
-        if let Ok(found) = legami_persistence::labs::find(db, &key, Visibility::Privileged).await {
+        if let Ok(found) = legami_persistence::labs::find(db, &key, &Visibility::Privileged).await {
             ids.push(found.meta.id);
             continue;
         }
@@ -279,7 +288,19 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
             accessibility: None,
             status: Status::Published,
         };
-        ids.push(legami_persistence::labs::create(db, fields).await?.meta.id);
+        ids.push(
+            legami_persistence::labs::create(
+                db,
+                fields,
+                &legami_persistence::audit::Audit {
+                    actor: &legami_persistence::audit::Actor::system(),
+                    view: &crate::demo::loader_view::<legami_domain::Lab>,
+                },
+            )
+            .await?
+            .meta
+            .id,
+        );
         added += 1;
     }
     Ok((added, ids))
@@ -328,8 +349,16 @@ async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
     let mut added = 0;
     for n in list {
         let key = IdOrSlug::Slug(n.slug.clone().ok_or_else(|| anyhow::anyhow!("slug"))?);
-        if missing(legami_persistence::networks::find(db, &key, Visibility::Privileged).await)? {
-            legami_persistence::networks::create(db, n).await?;
+        if missing(legami_persistence::networks::find(db, &key, &Visibility::Privileged).await)? {
+            legami_persistence::networks::create(
+                db,
+                n,
+                &legami_persistence::audit::Audit {
+                    actor: &legami_persistence::audit::Actor::system(),
+                    view: &crate::demo::loader_view::<legami_domain::Network>,
+                },
+            )
+            .await?;
             added += 1;
         }
     }
@@ -716,14 +745,28 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("slug"))?,
         );
-        if !missing(legami_persistence::projects::find(db, &key, Visibility::Privileged).await)? {
+        if !missing(legami_persistence::projects::find(db, &key, &Visibility::Privileged).await)? {
             continue;
         }
         let labs = d.fields.lab_ids.clone();
-        let created = legami_persistence::projects::create(db, d.fields).await?;
+        let created = legami_persistence::projects::create(
+            db,
+            d.fields,
+            &legami_persistence::audit::Audit {
+                actor: &legami_persistence::audit::Actor::system(),
+                view: &crate::demo::loader_view::<legami_domain::Project>,
+            },
+        )
+        .await?;
         if !d.figures.is_empty() {
-            legami_persistence::metrics::insert_batch(db, created.meta.id, d.figures, &labs)
-                .await?;
+            legami_persistence::metrics::insert_batch(
+                db,
+                created.meta.id,
+                d.figures,
+                &labs,
+                &legami_persistence::audit::Actor::system(),
+            )
+            .await?;
         }
         added += 1;
     }

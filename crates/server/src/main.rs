@@ -127,10 +127,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&settings).await?;
             let hash =
                 legami_http::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let user =
-                legami_persistence::accounts::create_user(&db, &email, &name, &hash, "admin", &[])
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = legami_persistence::accounts::create_user(
+                &db,
+                &email,
+                &name,
+                &hash,
+                "admin",
+                &[],
+                &legami_persistence::audit::Actor::system(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("administrator {} created (id {})", user.email, user.id);
         }
         Command::Openapi => {}

@@ -88,6 +88,42 @@ pub struct Settings {
     #[arg(long, env = "LEGAMI_SEED_DEMO_ON_EMPTY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub seed_demo_on_empty: bool,
 
+    /// Requests per minute per address for anonymous callers (0: no limit).
+    #[arg(
+        long,
+        env = "LEGAMI_RATE_LIMIT_ANONYMOUS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub rate_limit_anonymous: u32,
+
+    /// Requests per minute per user or client for authenticated callers (0: no limit).
+    #[arg(
+        long,
+        env = "LEGAMI_RATE_LIMIT_AUTHENTICATED",
+        default_value_t = 1200,
+        global = true
+    )]
+    pub rate_limit_authenticated: u32,
+
+    /// Failed logins per account or client (and 4x that per address) before `429` (0: off).
+    #[arg(
+        long,
+        env = "LEGAMI_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_max_failures: u32,
+
+    /// The window in which failed logins count, seconds.
+    #[arg(
+        long,
+        env = "LEGAMI_LOGIN_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_window_secs: u64,
+
     /// `development` (signing keys generated and kept in the database on first start) or
     /// `production` (refuses to start without `LEGAMI_JWT_PRIVATE_KEY`).
     #[arg(long, env = "LEGAMI_ENV", default_value = "development", global = true)]
@@ -158,6 +194,10 @@ impl fmt::Debug for Settings {
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .field("seed_demo_on_empty", &self.seed_demo_on_empty)
+            .field("rate_limit_anonymous", &self.rate_limit_anonymous)
+            .field("rate_limit_authenticated", &self.rate_limit_authenticated)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_window_secs", &self.login_window_secs)
             .field("env", &self.env)
             .field(
                 "jwt_private_key",
@@ -184,6 +224,10 @@ impl Settings {
             log: "warn".into(),
             seed_demo_on_empty: false,
             shutdown_timeout_secs: 5,
+            rate_limit_anonymous: 0,
+            rate_limit_authenticated: 0,
+            login_max_failures: 5,
+            login_window_secs: 900,
             env: "development".into(),
             jwt_private_key: None,
             jwt_issuer: "legami".into(),

@@ -184,7 +184,26 @@ impl Application {
             cursor_secret: settings.cursor_secret.clone(),
             body_limit: settings.body_limit,
             keys,
+            login_throttle: std::sync::Arc::new(legami_http::limits::LoginThrottle::new(
+                settings.login_max_failures,
+                std::time::Duration::from_secs(settings.login_window_secs),
+            )),
         });
+        let limits = web::Data::new(legami_http::limits::RateLimits::new(
+            settings.rate_limit_anonymous,
+            settings.rate_limit_authenticated,
+        ));
+        {
+            // Forget idle rate-limit keys now and then, so memory stays bounded.
+            let limits = limits.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    limits.retain_recent();
+                }
+            });
+        }
         let doc = legami_http::openapi();
         let routes = web::Data::new(RouteTable::from_openapi(
             &doc,
@@ -197,6 +216,7 @@ impl Application {
                 .into_utoipa_app()
                 .app_data(state.clone())
                 .app_data(routes.clone())
+                .app_data(limits.clone())
                 .configure(legami_http::configure)
                 .into_app()
                 .configure(|cfg| {
@@ -214,6 +234,8 @@ impl Application {
                     }),
                 )
                 .default_service(web::to(legami_http::fallback))
+                .wrap(from_fn(legami_http::limits::idempotency))
+                .wrap(from_fn(legami_http::limits::rate_limit))
                 .wrap(from_fn(legami_http::middleware::request_context))
                 .wrap(cors(&origins))
                 .wrap(prom.clone())

@@ -16,6 +16,7 @@ use legami_domain::{
     Area, AreaFields, AreaKind, FieldErrors, IdOrSlug, IstatCode, Slug, Status, parse_name,
 };
 use legami_persistence::areas::{self as store, AreaFilter};
+use legami_persistence::audit::Audit;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -239,7 +240,8 @@ fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/areas")]
 pub async fn list_areas(
@@ -276,10 +278,12 @@ pub async fn list_areas(
     let vis = caller.visibility();
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
     let to_value = |a: &Area| serde_json::to_value(AreaDto::from(a)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -294,7 +298,7 @@ pub async fn list_areas(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -307,7 +311,8 @@ pub async fn list_areas(
         (status = 200, description = "The area", body = AreaDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/areas/{id}")]
 pub async fn get_area(
@@ -318,7 +323,7 @@ pub async fn get_area(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<AreaDto>())?;
-    let a = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let a = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     let v =
         serde_json::to_value(AreaDto::from(&a)).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
@@ -347,7 +352,16 @@ pub async fn create_area(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let input: AreaInput = from_value(body.0)?;
-    let a = store::create(&state.db, input.parse()?).await?;
+    let fields = input.parse()?;
+    let a = store::create(
+        &state.db,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
     writes::created(
         &req,
         &caller,
@@ -380,14 +394,19 @@ pub async fn update_area(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     writes::check_if_match(&req, &AreaDto::from(&current))?;
     let input: AreaInput = writes::merge(&AreaInput::from_stored(&current), body.0)?;
+    let fields = input.parse()?;
     let a = store::update(
         &state.db,
         current.meta.id,
         current.meta.version,
-        input.parse()?,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
     )
     .await?;
     respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
@@ -413,9 +432,16 @@ pub async fn delete_area(
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     writes::check_if_match(&req, &AreaDto::from(&current))?;
-    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    store::delete(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        &caller.actor()?,
+        &audit_view(&current),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -438,6 +464,10 @@ pub async fn restore_area(
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let a = store::restore(&state.db, &key(&path.id)?).await?;
+    let a = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
+}
+
+fn audit_view(r: &Area) -> Value {
+    serde_json::to_value(AreaDto::from(r)).unwrap_or_default()
 }

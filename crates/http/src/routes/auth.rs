@@ -12,13 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A token request: the `password` and `refresh_token` grants (`client_credentials` is answered
-/// `400 unsupported_grant_type` until API clients land).
+/// A token request: the `password`, `client_credentials` and `refresh_token` grants.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"grant_type": "password", "email": "admin@example.org", "password": "a long passphrase"}))]
 pub struct TokenRequest {
-    /// `password` (also `client_credentials`, `refresh_token` in the contract).
+    /// `password`, `client_credentials` or `refresh_token`.
     #[schema(pattern = "^(password|client_credentials|refresh_token)$")]
     pub grant_type: String,
     /// Account e-mail (password grant).
@@ -52,26 +51,35 @@ pub struct TokenResponse {
     pub expires_in: i64,
     /// Opaque, single-use refresh token (30 days): exchange it with the `refresh_token` grant
     /// for a new pair. Presenting a spent one revokes every token descended from the same login.
-    pub refresh_token: String,
+    /// Absent from `client_credentials` answers (RFC 6749 §4.4.3): a client simply asks again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Space-separated scopes.
     pub scope: String,
 }
 
-/// The caller.
+/// The caller: a user or an API client.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a31", "email": "admin@example.org", "name": "Admin", "role": "admin", "scopes": ["read", "write"], "organisation_ids": []}))]
+#[schema(example = json!({"type": "user", "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a31", "email": "admin@example.org", "name": "Admin", "role": "admin", "scopes": ["read", "read:drafts", "write", "metrics:write", "admin"], "organisation_ids": []}))]
 pub struct MeDto {
-    /// User id.
+    /// `user` or `client`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(user|client)$")]
+    pub kind: String,
+    /// User or client id.
     pub id: Uuid,
-    /// E-mail.
-    pub email: String,
+    /// E-mail (users only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Name.
     pub name: String,
-    /// `admin`, `editor` or `viewer`.
-    pub role: String,
-    /// Scopes of the caller's tokens.
+    /// `admin`, `editor` or `viewer` (users only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(admin|editor|viewer)$")]
+    pub role: Option<String>,
+    /// What the caller's tokens allow.
     pub scopes: Vec<String>,
-    /// Organisations the user belongs to.
+    /// Organisations the caller belongs to or acts for.
     pub organisation_ids: Vec<Uuid>,
 }
 
@@ -89,11 +97,20 @@ fn wrong_credentials() -> ApiError {
         (status = 400, description = "Malformed request or unsupported grant", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong credentials (same answer for unknown accounts)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-    )
+        (status = 422, description = "A field the grant needs is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this account, client or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(())
 )]
 #[post("/auth/token")]
-pub async fn token(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     use legami_persistence::accounts::{self as store, RefreshOutcome};
+    let throttle = &state.login_throttle;
+    let address = format!("address:{}", crate::limits::client_address(&req));
     let r: TokenRequest = from_value(body.0)?;
     if r.grant_type == "refresh_token" {
         let Some(presented) = r.refresh_token else {
@@ -114,16 +131,37 @@ pub async fn token(state: web::Data<AppState>, body: JsonObject) -> Result<HttpR
             .ok_or_else(invalid)?;
         return issue(&state, &user, Some(family)).await;
     }
+    if r.grant_type == "client_credentials" {
+        let (Some(id), Some(secret)) = (r.client_id, r.client_secret) else {
+            return Err(ApiError::invalid(
+                "/client_id",
+                "required",
+                "client_id and client_secret are required for this grant",
+            ));
+        };
+        let bad = || ApiError::Unauthorized("wrong client_id or client_secret".into());
+        throttle.check(&[format!("client:{id}"), address.clone()])?;
+        let client = match Uuid::try_parse(id.trim()) {
+            Ok(id) => legami_persistence::clients::authenticate(&state.db, id, &secret).await?,
+            Err(_) => None,
+        };
+        let Some(client) = client else {
+            throttle.fail(&[format!("client:{id}"), address]);
+            return Err(bad());
+        };
+        let (access_token, claims) = state.keys.issue_client(&client)?;
+        return Ok(token_answer(access_token, None, claims.scope));
+    }
     if r.grant_type != "password" {
         return Err(ApiError::BadRequest {
             detail: format!(
-                "unsupported_grant_type: '{}' is not available yet; use 'password'",
+                "unsupported_grant_type: '{}'; use password, client_credentials or refresh_token",
                 r.grant_type
             ),
             errors: vec![crate::error::ProblemField {
                 field: "/grant_type".into(),
                 code: "unsupported_grant_type".into(),
-                message: "use 'password'".into(),
+                message: "use password, client_credentials or refresh_token".into(),
             }],
         });
     }
@@ -134,15 +172,19 @@ pub async fn token(state: web::Data<AppState>, body: JsonObject) -> Result<HttpR
             "email and password are required for the password grant",
         ));
     };
+    let account_key = format!("account:{}", email.trim().to_lowercase());
+    throttle.check(&[account_key.clone(), address.clone()])?;
     let user = legami_persistence::accounts::user_by_email(&state.db, &email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     // Argon2 is slow on purpose: keep it off the async workers.
     let ok = web::block(move || verify_password(&password, hash.as_deref()))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let user = user
-        .filter(|u| ok && !u.disabled)
-        .ok_or_else(wrong_credentials)?;
+    let Some(user) = user.filter(|u| ok && !u.disabled) else {
+        throttle.fail(&[account_key, address]);
+        return Err(wrong_credentials());
+    };
+    throttle.succeed(&account_key);
     issue(&state, &user, None).await
 }
 
@@ -154,15 +196,27 @@ async fn issue(
     let (access_token, claims) = state.keys.issue(user)?;
     let refresh_token =
         legami_persistence::accounts::issue_refresh(&state.db, user.id, family).await?;
-    Ok(HttpResponse::Ok()
+    Ok(token_answer(
+        access_token,
+        Some(refresh_token),
+        claims.scope,
+    ))
+}
+
+fn token_answer(
+    access_token: String,
+    refresh_token: Option<String>,
+    scope: String,
+) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
             expires_in: ACCESS_TTL_SECS,
             refresh_token,
-            scope: claims.scope,
-        }))
+            scope,
+        })
 }
 
 /// A token to revoke.
@@ -182,7 +236,8 @@ pub struct RevokeRequest {
         (status = 204, description = "Revoked (or unknown)"),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security(())
 )]
 #[post("/auth/revoke")]
 pub async fn revoke(
@@ -209,24 +264,43 @@ pub async fn me(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let Caller::User { id, .. } = &caller else {
-        return Err(ApiError::Unauthorized(
-            "this operation needs a user's bearer token".into(),
-        ));
-    };
-    let user = legami_persistence::accounts::user_by_id(&state.db, *id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let body = MeDto {
-        id: user.id,
-        email: user.email.clone(),
-        name: user.name.clone(),
-        role: user.role.clone(),
-        scopes: crate::auth::scopes(&user.role)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        organisation_ids: user.organisation_ids.clone(),
+    let body = match &caller {
+        Caller::Anonymous => {
+            return Err(ApiError::Unauthorized(
+                "this operation needs a bearer token".into(),
+            ));
+        }
+        Caller::User { id, .. } => {
+            let user = legami_persistence::accounts::user_by_id(&state.db, *id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            MeDto {
+                kind: "user".into(),
+                id: user.id,
+                email: Some(user.email.clone()),
+                name: user.name.clone(),
+                role: Some(user.role.clone()),
+                scopes: crate::auth::scopes(&user.role)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                organisation_ids: user.organisation_ids.clone(),
+            }
+        }
+        Caller::Client { id, .. } => {
+            let client = legami_persistence::clients::get(&state.db, *id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            MeDto {
+                kind: "client".into(),
+                id: client.id,
+                email: None,
+                name: client.name,
+                role: None,
+                scopes: client.scopes,
+                organisation_ids: client.organisation_ids,
+            }
+        }
     };
     respond::json(&req, &caller, StatusCode::OK, &body)
 }
@@ -236,7 +310,8 @@ pub async fn me(
 #[utoipa::path(
     tag = "auth",
     responses((status = 200, description = "JWK Set", body = serde_json::Value,
-        example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "ed25519-11qYAYKxCrfVS_7T", "alg": "EdDSA", "use": "sig"}]})))
+        example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "ed25519-11qYAYKxCrfVS_7T", "alg": "EdDSA", "use": "sig"}]}))),
+    security((), ("bearer" = []))
 )]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {

@@ -71,7 +71,8 @@ pub struct ChangeQuery {
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/changes")]
 pub async fn list_changes(
@@ -108,7 +109,7 @@ pub async fn list_changes(
             })?,
     };
     let (changes, next) =
-        legami_persistence::changes::feed(&state.db, after, limit, caller.visibility()).await?;
+        legami_persistence::changes::feed(&state.db, after, limit, &caller.visibility()).await?;
     let body = ChangeFeed {
         data: changes
             .into_iter()
@@ -184,7 +185,8 @@ const MAP_CAP: u64 = 5000;
         (status = 304, description = "Not modified"),
         (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/map")]
 pub async fn map(

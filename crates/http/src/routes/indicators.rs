@@ -97,7 +97,7 @@ pub struct IndicatorPath {
 }
 
 /// List the indicators (the whole catalogue, by code).
-#[utoipa::path(tag = "metrics", responses((status = 200, description = "The catalogue", body = IndicatorList), (status = 304, description = "Not modified")))]
+#[utoipa::path(tag = "metrics", responses((status = 200, description = "The catalogue", body = IndicatorList), (status = 304, description = "Not modified")), security((), ("bearer" = [])))]
 #[get("/indicators")]
 pub async fn list_indicators(
     req: HttpRequest,
@@ -123,7 +123,8 @@ pub async fn list_indicators(
         (status = 200, description = "The indicator", body = IndicatorDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "No such indicator", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/indicators/{code}")]
 pub async fn get_indicator(
@@ -193,6 +194,7 @@ pub async fn create_indicator(
             aggregation,
             created_at: Utc::now(),
         },
+        &caller.actor()?,
     )
     .await?;
     writes::created(

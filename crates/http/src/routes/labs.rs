@@ -20,6 +20,7 @@ use legami_domain::{
     Address, FieldErrors, IdOrSlug, IstatCode, Lab, LabFields, LabKind, OpeningSlot, Operator,
     OperatorRole, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, parse_name,
 };
+use legami_persistence::audit::Audit;
 use legami_persistence::labs::{self as store, LabFilter, LabHit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -447,8 +448,12 @@ async fn resolve_organisations(
     {
         let found = match IdOrSlug::parse(o) {
             Ok(k) => {
-                match legami_persistence::organisations::find(&state.db, &k, Visibility::Privileged)
-                    .await
+                match legami_persistence::organisations::find(
+                    &state.db,
+                    &k,
+                    &Visibility::Privileged,
+                )
+                .await
                 {
                     Ok(org) => Some(org.meta.id),
                     Err(legami_persistence::StoreError::NotFound) => None,
@@ -483,7 +488,8 @@ async fn resolve_organisations(
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/labs")]
 pub async fn list_labs(
@@ -547,10 +553,12 @@ pub async fn list_labs(
     let vis = caller.visibility();
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
     let to_value = |h: &LabHit| serde_json::to_value(LabDto::new(&h.0, h.1)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -565,7 +573,7 @@ pub async fn list_labs(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -579,7 +587,8 @@ pub async fn list_labs(
         (status = 304, description = "Not modified"),
         (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/labs/{id}")]
 pub async fn get_lab(
@@ -590,7 +599,7 @@ pub async fn get_lab(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<LabDto>())?;
-    let l = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let l = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     let v = serde_json::to_value(LabDto::new(&l, None))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
@@ -620,7 +629,17 @@ pub async fn create_lab(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let input: LabInput = from_value(body.0)?;
-    let l = store::create(&state.db, input.parse()?).await?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
+    let l = store::create(
+        &state.db,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
     writes::created(
         &req,
         &caller,
@@ -655,14 +674,21 @@ pub async fn update_lab(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &LabDto::new(&current, None))?;
     let input: LabInput = writes::merge(&LabInput::from_stored(&current), body.0)?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
     let l = store::update(
         &state.db,
         current.meta.id,
         current.meta.version,
-        input.parse()?,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
     )
     .await?;
     respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
@@ -688,9 +714,17 @@ pub async fn delete_lab(
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &LabDto::new(&current, None))?;
-    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    store::delete(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        &caller.actor()?,
+        &audit_view(&current),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -713,6 +747,10 @@ pub async fn restore_lab(
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let l = store::restore(&state.db, &key(&path.id)?).await?;
+    let l = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
+}
+
+fn audit_view(r: &Lab) -> Value {
+    serde_json::to_value(LabDto::new(r, None)).unwrap_or_default()
 }

@@ -273,8 +273,8 @@ pub async fn create_metrics(
     path: web::Path<ProjectPath>,
     body: JsonAny,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let project = find_project(&state, &path.id, caller.visibility()).await?;
+    let project = find_project(&state, &path.id, &caller.visibility()).await?;
+    caller.may_write_metrics(&project.fields.owners())?;
     let (items, single) = match body.0 {
         Value::Array(items) => (items, false),
         obj @ Value::Object(_) => (vec![obj], true),
@@ -341,7 +341,7 @@ pub async fn create_metrics(
         return Err(e.into());
     }
     let labs = legami_persistence::projects::lab_ids(&state.db, project.meta.id).await?;
-    let stored = store::insert_batch(&state.db, project.meta.id, rows, &labs)
+    let stored = store::insert_batch(&state.db, project.meta.id, rows, &labs, &caller.actor()?)
         .await
         .map_err(|err| match err {
             legami_persistence::StoreError::Invalid(mut fe) if single => {
@@ -430,7 +430,7 @@ pub struct MetricQuery {
 async fn filter(
     state: &AppState,
     q: &MetricQuery,
-    vis: Visibility,
+    vis: &Visibility,
     errs: &mut ParamErrors,
 ) -> Result<MetricFilter, ApiError> {
     let mut f = MetricFilter {
@@ -517,7 +517,8 @@ const CSV_COLUMNS: &[&str] = &[
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/metrics")]
 pub async fn list_metrics(
@@ -535,7 +536,7 @@ pub async fn list_metrics(
             FieldError::new("not_applicable", "group_by belongs to /metrics/summary"),
         );
     }
-    let f = filter(&state, &q, vis, &mut errs).await?;
+    let f = filter(&state, &q, &vis, &mut errs).await?;
     let known = schema_fields::<MetricDto>();
     let spec = CollectionSpec {
         name: "metrics",
@@ -556,10 +557,12 @@ pub async fn list_metrics(
     errs.finish()?;
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
     let to_value = |m: &Metric| serde_json::to_value(MetricDto::from(m)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -574,7 +577,7 @@ pub async fn list_metrics(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -634,7 +637,8 @@ pub struct SummaryDto {
         (status = 304, description = "Not modified"),
         (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/metrics/summary")]
 pub async fn metrics_summary(
@@ -677,9 +681,9 @@ pub async fn metrics_summary(
         }
         Err(e) => return Err(e),
     };
-    let f = filter(&state, &q, vis, &mut errs).await?;
+    let f = filter(&state, &q, &vis, &mut errs).await?;
     errs.finish()?;
-    let rows = store::summary(&state.db, &f, vis, &groups).await?;
+    let rows = store::summary(&state.db, &f, &vis, &groups).await?;
     let keys: Vec<String> = groups.iter().map(GroupBy::key).collect();
     let data: Vec<Value> = rows
         .iter()

@@ -1,7 +1,9 @@
 //! One module per resource, each with its DTOs beside its handlers.
 
 pub mod areas;
+pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod feed;
 pub mod indicators;
 pub mod labs;

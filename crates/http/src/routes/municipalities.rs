@@ -200,7 +200,8 @@ fn keep_fields(fields: &respond::FieldSet, mut v: Value) -> Value {
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/municipalities")]
 pub async fn list_municipalities(
@@ -327,7 +328,8 @@ pub async fn list_municipalities(
         (status = 200, description = "The municipality", body = MunicipalityDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "No such code", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/municipalities/{istat_code}")]
 pub async fn get_municipality(

@@ -19,6 +19,7 @@ use legami_domain::{
     FieldError, FieldErrors, IdOrSlug, Member, MemberType, Network, NetworkFields, Slug, Status,
     parse_date, parse_name,
 };
+use legami_persistence::audit::Audit;
 use legami_persistence::networks::{self as store, NetworkFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -311,7 +312,8 @@ fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/networks")]
 pub async fn list_networks(
@@ -348,10 +350,12 @@ pub async fn list_networks(
     let vis = caller.visibility();
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
     let to_value = |n: &Network| serde_json::to_value(NetworkDto::from(n)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -366,7 +370,7 @@ pub async fn list_networks(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -379,7 +383,8 @@ pub async fn list_networks(
         (status = 200, description = "The network", body = NetworkDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/networks/{id}")]
 pub async fn get_network(
@@ -390,7 +395,7 @@ pub async fn get_network(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
-    let n = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let n = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     let v = serde_json::to_value(NetworkDto::from(&n))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
@@ -419,7 +424,17 @@ pub async fn create_network(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let input: NetworkInput = from_value(body.0)?;
-    let n = store::create(&state.db, input.parse()?).await?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
+    let n = store::create(
+        &state.db,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
     writes::created(
         &req,
         &caller,
@@ -452,14 +467,21 @@ pub async fn update_network(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &NetworkDto::from(&current))?;
     let input: NetworkInput = writes::merge(&NetworkInput::from_stored(&current), body.0)?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
     let n = store::update(
         &state.db,
         current.meta.id,
         current.meta.version,
-        input.parse()?,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
     )
     .await?;
     respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
@@ -485,9 +507,17 @@ pub async fn delete_network(
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, caller.visibility()).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &NetworkDto::from(&current))?;
-    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    store::delete(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        &caller.actor()?,
+        &audit_view(&current),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -510,6 +540,10 @@ pub async fn restore_network(
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let n = store::restore(&state.db, &key(&path.id)?).await?;
+    let n = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
+}
+
+fn audit_view(r: &Network) -> Value {
+    serde_json::to_value(NetworkDto::from(r)).unwrap_or_default()
 }

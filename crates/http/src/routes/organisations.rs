@@ -21,6 +21,7 @@ use legami_domain::{
     ProvinceAbbr, RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility,
     dedup_themes, parse_name, parse_text,
 };
+use legami_persistence::audit::Audit;
 use legami_persistence::organisations::{self as store, OrganisationFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,12 +91,12 @@ pub struct OrganisationDto {
 
 impl OrganisationDto {
     /// The view of `o` a caller with `vis` gets.
-    pub fn new(o: &Organisation, vis: Visibility) -> Self {
+    pub fn new(o: &Organisation, vis: &Visibility) -> Self {
         let f = &o.fields;
         let contact_person = f
             .contact_person
             .as_ref()
-            .filter(|c| c.public || vis.sees_unpublished())
+            .filter(|c| c.public || vis.sees_private_of(&[o.meta.id]))
             .map(ContactPersonDto::from);
         Self {
             id: o.meta.id,
@@ -189,7 +190,7 @@ pub struct OrganisationInput {
 impl OrganisationInput {
     /// The writable view of a stored organisation, the base a merge patch applies to.
     fn from_stored(o: &Organisation) -> Self {
-        let dto = OrganisationDto::new(o, Visibility::Privileged);
+        let dto = OrganisationDto::new(o, &Visibility::Privileged);
         Self {
             slug: Some(dto.slug),
             name: dto.name,
@@ -442,7 +443,8 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/organisations")]
 pub async fn list_organisations(
@@ -494,13 +496,16 @@ pub async fn list_organisations(
     let vis = caller.visibility();
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
+    let row_vis = vis.clone();
     let to_value = move |(o, d): &(Organisation, Option<f64>)| {
-        let mut dto = OrganisationDto::new(o, vis);
+        let mut dto = OrganisationDto::new(o, &row_vis);
         dto.distance_km = d.map(|d| (d * 1000.0).round() / 1000.0);
         serde_json::to_value(dto).unwrap_or(Value::Null)
     };
@@ -516,7 +521,7 @@ pub async fn list_organisations(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -533,7 +538,8 @@ pub async fn list_organisations(
         (status = 304, description = "Not modified"),
         (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/organisations/{id}")]
 pub async fn get_organisation(
@@ -546,8 +552,8 @@ pub async fn get_organisation(
     let fields =
         respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<OrganisationDto>())?;
     let vis = caller.visibility();
-    let o = store::find(&state.db, &key(&path.id)?, vis).await?;
-    let v = serde_json::to_value(OrganisationDto::new(&o, vis))
+    let o = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    let v = serde_json::to_value(OrganisationDto::new(&o, &vis))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
@@ -581,8 +587,17 @@ pub async fn create_organisation(
     caller.may_write()?;
     let input: OrganisationInput = from_value(body.0)?;
     let fields = input.parse()?;
-    let o = store::create(&state.db, fields).await?;
-    let dto = OrganisationDto::new(&o, caller.visibility());
+    caller.may_create_organisation(fields.status)?;
+    let o = store::create(
+        &state.db,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
+    let dto = OrganisationDto::new(&o, &caller.visibility());
     writes::created(
         &req,
         &caller,
@@ -625,17 +640,28 @@ pub async fn update_organisation(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let vis = caller.visibility();
-    let current = store::find(&state.db, &key(&path.id)?, vis).await?;
-    writes::check_if_match(&req, &OrganisationDto::new(&current, vis))?;
+    let current = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    caller.may_change(&[current.meta.id])?;
+    writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
     let input: OrganisationInput =
         writes::merge(&OrganisationInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
-    let o = store::update(&state.db, current.meta.id, current.meta.version, fields).await?;
+    let o = store::update(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
     respond::json(
         &req,
         &caller,
         StatusCode::OK,
-        &OrganisationDto::new(&o, vis),
+        &OrganisationDto::new(&o, &vis),
     )
 }
 
@@ -663,9 +689,17 @@ pub async fn delete_organisation(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let vis = caller.visibility();
-    let current = store::find(&state.db, &key(&path.id)?, vis).await?;
-    writes::check_if_match(&req, &OrganisationDto::new(&current, vis))?;
-    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    let current = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    caller.may_change(&[current.meta.id])?;
+    writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
+    store::delete(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        &caller.actor()?,
+        &audit_view(&current),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -688,13 +722,17 @@ pub async fn restore_organisation(
     path: web::Path<OrganisationPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let o = store::restore(&state.db, &key(&path.id)?).await?;
+    let o = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(
         &req,
         &caller,
         StatusCode::OK,
-        &OrganisationDto::new(&o, caller.visibility()),
+        &OrganisationDto::new(&o, &caller.visibility()),
     )
+}
+
+fn audit_view(o: &Organisation) -> Value {
+    serde_json::to_value(OrganisationDto::new(o, &Visibility::Privileged)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use legami_domain::{
     ProjectFields, ProjectPhase, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, WebUrl,
     parse_date, parse_name,
 };
+use legami_persistence::audit::Audit;
 use legami_persistence::metrics::{GroupBy, MetricFilter};
 use legami_persistence::projects::{self as store, ProjectFilter};
 use serde::{Deserialize, Serialize};
@@ -478,7 +479,7 @@ const CSV_COLUMNS: &[&str] = &[
 pub async fn find_project(
     state: &AppState,
     raw: &str,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> Result<Project, ApiError> {
     let key = IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)?;
     Ok(store::find(&state.db, &key, vis).await?)
@@ -488,7 +489,7 @@ pub async fn find_project(
 pub async fn results(
     state: &AppState,
     project: Uuid,
-    vis: Visibility,
+    vis: &Visibility,
 ) -> Result<Vec<ResultDto>, ApiError> {
     let f = MetricFilter {
         projects: vec![project],
@@ -524,7 +525,8 @@ pub async fn results(
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/projects")]
 pub async fn list_projects(
@@ -577,10 +579,12 @@ pub async fn list_projects(
     let vis = caller.visibility();
     let db = state.db.clone();
     let filter = f.clone();
+    let page_vis = vis.clone();
     let fetch = move |page: legami_persistence::PageRequest| {
         let db = db.clone();
         let filter = filter.clone();
-        async move { store::list(&db, &filter, vis, &page).await }
+        let vis = page_vis.clone();
+        async move { store::list(&db, &filter, &vis, &page).await }
     };
     let to_value = |p: &Project| serde_json::to_value(ProjectDto::from(p)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -595,7 +599,7 @@ pub async fn list_projects(
         listing,
         fetch,
         to_value,
-        store::fingerprint(&state.db, &f, vis),
+        store::fingerprint(&state.db, &f, &vis),
     )
     .await
 }
@@ -608,7 +612,8 @@ pub async fn list_projects(
         (status = 200, description = "The project, with results per indicator", body = ProjectDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/projects/{id}")]
 pub async fn get_project(
@@ -620,9 +625,9 @@ pub async fn get_project(
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<ProjectDto>())?;
     let vis = caller.visibility();
-    let p = find_project(&state, &path.id, vis).await?;
+    let p = find_project(&state, &path.id, &vis).await?;
     let mut dto = ProjectDto::from(&p);
-    dto.results = Some(results(&state, p.meta.id, vis).await?);
+    dto.results = Some(results(&state, p.meta.id, &vis).await?);
     let v = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
 }
@@ -650,7 +655,17 @@ pub async fn create_project(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let input: ProjectInput = from_value(body.0)?;
-    let p = store::create(&state.db, input.parse()?).await?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
+    let p = store::create(
+        &state.db,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
+    )
+    .await?;
     writes::created(
         &req,
         &caller,
@@ -683,14 +698,21 @@ pub async fn update_project(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = find_project(&state, &path.id, caller.visibility()).await?;
+    let current = find_project(&state, &path.id, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &ProjectDto::from(&current))?;
     let input: ProjectInput = writes::merge(&ProjectInput::from_stored(&current), body.0)?;
+    let fields = input.parse()?;
+    caller.may_change(&fields.owners())?;
     let p = store::update(
         &state.db,
         current.meta.id,
         current.meta.version,
-        input.parse()?,
+        fields,
+        &Audit {
+            actor: &caller.actor()?,
+            view: &audit_view,
+        },
     )
     .await?;
     respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
@@ -716,9 +738,17 @@ pub async fn delete_project(
     path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = find_project(&state, &path.id, caller.visibility()).await?;
+    let current = find_project(&state, &path.id, &caller.visibility()).await?;
+    caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &ProjectDto::from(&current))?;
-    store::delete(&state.db, current.meta.id, current.meta.version).await?;
+    store::delete(
+        &state.db,
+        current.meta.id,
+        current.meta.version,
+        &caller.actor()?,
+        &audit_view(&current),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -742,6 +772,10 @@ pub async fn restore_project(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let key = IdOrSlug::parse(&path.id).map_err(|_| ApiError::NotFound)?;
-    let p = store::restore(&state.db, &key).await?;
+    let p = store::restore(&state.db, &key, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
+}
+
+fn audit_view(r: &Project) -> Value {
+    serde_json::to_value(ProjectDto::from(r)).unwrap_or_default()
 }

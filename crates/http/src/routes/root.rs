@@ -45,7 +45,8 @@ pub const COLLECTIONS: &[&str] = &[
 /// Discovery root: API version and links to every collection, the OpenAPI document and the docs.
 #[utoipa::path(
     tag = "discovery",
-    responses((status = 200, description = "Links", body = DiscoveryDto), (status = 304, description = "Not modified"))
+    responses((status = 200, description = "Links", body = DiscoveryDto), (status = 304, description = "Not modified")),
+    security((), ("bearer" = []))
 )]
 #[get("")]
 pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -77,7 +78,7 @@ pub struct HealthDto {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = HealthDto)))]
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = HealthDto)), security((), ("bearer" = [])))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
@@ -93,7 +94,8 @@ pub async fn live() -> HttpResponse {
     responses(
         (status = 200, description = "Ready", body = HealthDto),
         (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

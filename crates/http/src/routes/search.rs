@@ -127,7 +127,8 @@ pub struct SearchParams {
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/search")]
 pub async fn search(
@@ -217,7 +218,7 @@ pub async fn search(
         near,
         bbox,
     };
-    let hits = store::search(&state.db, &q, &filter, caller.visibility()).await?;
+    let hits = store::search(&state.db, &q, &filter, &caller.visibility()).await?;
     let f = store::facets(&hits);
     let sorted = |k: &str| -> BTreeMap<String, u64> {
         f.get(k).cloned().unwrap_or_default().into_iter().collect()

@@ -119,7 +119,8 @@ pub struct ThemePath {
         (status = 304, description = "Not modified"),
         (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/themes")]
 pub async fn list_themes(
@@ -209,7 +210,8 @@ pub async fn list_themes(
         (status = 200, description = "The theme", body = ThemeDto),
         (status = 304, description = "Not modified"),
         (status = 404, description = "No such theme", body = Problem, content_type = "application/problem+json"),
-    )
+    ),
+    security((), ("bearer" = []))
 )]
 #[get("/themes/{code}")]
 pub async fn get_theme(
@@ -269,6 +271,7 @@ pub async fn create_theme(
             description,
             created_at: Utc::now(),
         },
+        &caller.actor()?,
     )
     .await?;
     let mut res = respond::json(&req, &caller, StatusCode::CREATED, &ThemeDto::from(&t))?;

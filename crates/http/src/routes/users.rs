@@ -118,7 +118,7 @@ fn role(raw: &str) -> Result<String, FieldError> {
     }
 }
 
-async fn org_ids(
+pub(crate) async fn org_ids(
     state: &AppState,
     raw: &[String],
     e: &mut FieldErrors,
@@ -133,7 +133,7 @@ async fn org_ids(
         if legami_persistence::organisations::find(
             &state.db,
             &key,
-            legami_domain::Visibility::Privileged,
+            &legami_domain::Visibility::Privileged,
         )
         .await
         .is_err()
@@ -232,9 +232,27 @@ pub async fn create_user(
     let hash = web::block(move || hash_password(&password))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let mut u = store::create_user(&state.db, email.as_str(), &name, &hash, &r, &orgs).await?;
+    let mut u = store::create_user(
+        &state.db,
+        email.as_str(),
+        &name,
+        &hash,
+        &r,
+        &orgs,
+        &caller.actor()?,
+    )
+    .await?;
     if input.disabled {
-        u = store::update_user(&state.db, u.id, None, None, Some(true), None).await?;
+        u = store::update_user(
+            &state.db,
+            u.id,
+            None,
+            None,
+            Some(true),
+            None,
+            &caller.actor()?,
+        )
+        .await?;
     }
     writes::created(
         &req,
@@ -284,6 +302,7 @@ pub async fn update_user(
         r.as_deref(),
         p.disabled,
         orgs.as_deref(),
+        &caller.actor()?,
     )
     .await?;
     respond::json(&req, &caller, StatusCode::OK, &UserDto::from(&u))

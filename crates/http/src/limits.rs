@@ -1,0 +1,425 @@
+//! Abuse limits: per-caller rate limits on the whole API (governor's GCRA limiter, keyed by
+//! subject or address), throttling of failed logins per account/client and per address, and
+//! `Idempotency-Key` replay on POSTs.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::body::{BoxBody, MessageBody, to_bytes};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use legami_persistence::idempotency::{self, Begin, Stored};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The address a request came from (the peer; put the server behind a proxy that limits by the
+/// real address, or trust the peer).
+pub fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// One limit: a quota per minute and the limiter that enforces it.
+pub struct Limit {
+    per_minute: u32,
+    limiter: Keyed,
+}
+
+impl Limit {
+    fn new(per_minute: u32) -> Option<Self> {
+        let n = NonZeroU32::new(per_minute)?;
+        Some(Self {
+            per_minute,
+            limiter: RateLimiter::keyed(Quota::per_minute(n))
+                .with_middleware::<StateInformationMiddleware>(),
+        })
+    }
+}
+
+/// Per-caller rate limits: anonymous callers per address, authenticated ones per subject.
+pub struct RateLimits {
+    anonymous: Option<Limit>,
+    authenticated: Option<Limit>,
+}
+
+impl RateLimits {
+    /// Requests per minute for each kind of caller; 0 turns that limit off.
+    pub fn new(anonymous_per_minute: u32, authenticated_per_minute: u32) -> Self {
+        Self {
+            anonymous: Limit::new(anonymous_per_minute),
+            authenticated: Limit::new(authenticated_per_minute),
+        }
+    }
+
+    /// Forgets keys whose buckets are full again (call now and then to bound memory).
+    pub fn retain_recent(&self) {
+        for l in [&self.anonymous, &self.authenticated].into_iter().flatten() {
+            l.limiter.retain_recent();
+            l.limiter.shrink_to_fit();
+        }
+    }
+}
+
+const RL_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RL_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RL_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const RL_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Who a request counts against: the verified token's subject, else the address.
+fn rate_key(req: &ServiceRequest, state: &AppState) -> (bool, String) {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(claims) = token.and_then(|t| state.keys.verify(t)) {
+        let kind = if claims.client_id.is_some() {
+            "client"
+        } else {
+            "user"
+        };
+        return (true, format!("{kind}:{}", claims.sub));
+    }
+    (false, client_address(req.request()))
+}
+
+/// The rate-limit middleware for `/api/v1`: `429` problems with `Retry-After`, and
+/// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, `RateLimit-Policy` headers
+/// (draft-ietf-httpapi-ratelimit-headers) on every answer.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let (Some(state), Some(limits)) = (
+        req.app_data::<web::Data<AppState>>().cloned(),
+        req.app_data::<web::Data<RateLimits>>().cloned(),
+    ) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    if !req.path().starts_with("/api/") {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let (authenticated, key) = rate_key(&req, &state);
+    let limit = if authenticated {
+        &limits.authenticated
+    } else {
+        &limits.anonymous
+    };
+    let Some(limit) = limit else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let per_minute = limit.per_minute;
+    let cell = 60.0 / f64::from(per_minute);
+    let policy = format!("{per_minute};w=60");
+    match limit.limiter.check_key(&key) {
+        Ok(snapshot) => {
+            let remaining = snapshot.remaining_burst_capacity();
+            let reset = (f64::from(per_minute - remaining.min(per_minute)) * cell).ceil() as u64;
+            let mut res = next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)?;
+            let h = res.headers_mut();
+            for (name, value) in [
+                (RL_LIMIT, per_minute.to_string()),
+                (RL_REMAINING, remaining.to_string()),
+                (RL_RESET, reset.to_string()),
+                (RL_POLICY, policy),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+            Ok(res)
+        }
+        Err(not_until) => {
+            let wait = not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64;
+            let err = ApiError::TooManyRequests {
+                detail: format!(
+                    "rate limit of {per_minute} requests per minute exceeded; retry in {wait} s"
+                ),
+                retry_after: wait,
+            };
+            let mut res = err.error_response();
+            let h = res.headers_mut();
+            for (name, value) in [
+                (RL_LIMIT, per_minute.to_string()),
+                (RL_REMAINING, "0".to_owned()),
+                (RL_RESET, wait.to_string()),
+                (RL_POLICY, policy),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+            Ok(req.into_response(res))
+        }
+    }
+}
+
+/// Throttles failed logins: after `max` failures within `window` for one account or client,
+/// or `4 × max` for one address, further attempts are `429` until the oldest failure ages out.
+/// Only failures count (a rate limiter would count every attempt), and a success clears the
+/// account's record.
+pub struct LoginThrottle {
+    max: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+/// How many keys the throttle remembers before it forgets the stalest.
+const THROTTLE_KEYS: usize = 100_000;
+
+impl LoginThrottle {
+    /// A throttle allowing `max` failures per account within `window` (0 turns it off).
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max: max as usize,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn limit_for(&self, key: &str) -> usize {
+        if key.starts_with("address:") {
+            self.max * 4
+        } else {
+            self.max
+        }
+    }
+
+    /// `429` if any of `keys` has too many recent failures.
+    pub fn check(&self, keys: &[String]) -> Result<(), ApiError> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            if let Some(list) = map.get_mut(key) {
+                list.retain(|t| now.duration_since(*t) < self.window);
+                if list.len() >= self.limit_for(key) {
+                    let oldest = list.first().copied().unwrap_or(now);
+                    let wait = self.window.saturating_sub(now.duration_since(oldest));
+                    return Err(ApiError::TooManyRequests {
+                        detail: "too many failed attempts; wait before trying again".into(),
+                        retry_after: wait.as_secs().max(1),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failure against each of `keys`.
+    pub fn fail(&self, keys: &[String]) {
+        if self.max == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= THROTTLE_KEYS {
+            map.retain(|_, list| {
+                list.retain(|t| now.duration_since(*t) < self.window);
+                !list.is_empty()
+            });
+        }
+        for key in keys {
+            map.entry(key.clone()).or_default().push(now);
+        }
+    }
+
+    /// Clears the failures of an account after a successful login.
+    pub fn succeed(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
+    }
+}
+
+/// The `Idempotency-Key` request header.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+fn problem(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(err.error_response())
+}
+
+/// `Idempotency-Key` on POSTs: the same caller, path, key and body within 24 hours replay the
+/// first answer (same status, body and `Location`, plus `Idempotent-Replayed: true`); the same
+/// key with another body is `409`; while the first request is still running, `409` as well.
+/// Answers of `5xx` are not kept, so a retry runs again. Token requests are left out: their
+/// answers hold credentials, which are never stored.
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let skip = req.method() != Method::POST
+        || !req.headers().contains_key(IDEMPOTENCY_KEY)
+        || req.path().starts_with("/api/v1/auth/");
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (false, Some(state)) = (skip, state) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(key) = key else {
+        return Ok(problem(
+            req,
+            ApiError::invalid(
+                "Idempotency-Key",
+                "format",
+                "1-255 visible ASCII characters, e.g. a UUID",
+            ),
+        ));
+    };
+    // Read the body (within the configured limit), hash it, and hand it on unchanged.
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(_) => {
+                return Ok(problem(
+                    req,
+                    ApiError::bad_request("the body could not be read"),
+                ));
+            }
+        };
+        if body.len() + chunk.len() > state.body_limit {
+            return Ok(problem(req, ApiError::PayloadTooLarge(state.body_limit)));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    req.set_payload(actix_web::dev::Payload::from(body.clone()));
+    let (_, subject) = rate_key(&req, &state);
+    let key_hash = sha256_hex(&[
+        subject.as_bytes(),
+        req.method().as_str().as_bytes(),
+        req.path().as_bytes(),
+        key.as_bytes(),
+    ]);
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default()
+        .to_vec();
+    let request_hash = sha256_hex(&[&content_type, &body]);
+    let begun = match idempotency::begin(&state.db, &key_hash, &request_hash).await {
+        Ok(b) => b,
+        Err(e) => return Ok(problem(req, ApiError::from(e))),
+    };
+    match begun {
+        Begin::Mismatch => Ok(problem(
+            req,
+            ApiError::Conflict(
+                "this Idempotency-Key was already used with another body; use a new key".into(),
+                None,
+            ),
+        )),
+        Begin::InFlight => Ok(problem(
+            req,
+            ApiError::Conflict(
+                "a request with this Idempotency-Key is still being processed; retry shortly"
+                    .into(),
+                None,
+            ),
+        )),
+        Begin::Replay(stored) => {
+            let mut res =
+                HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+            if let Some(ct) = &stored.content_type {
+                res.insert_header((header::CONTENT_TYPE, ct.as_str()));
+            }
+            if let Some(loc) = &stored.location {
+                res.insert_header((header::LOCATION, loc.as_str()));
+            }
+            res.insert_header(("Idempotent-Replayed", "true"));
+            res.insert_header((header::CACHE_CONTROL, "no-store"));
+            Ok(req.into_response(res.body(stored.body)))
+        }
+        Begin::Fresh => {
+            let res = next.call(req).await;
+            let res = match res {
+                Ok(r) => r.map_into_boxed_body(),
+                Err(e) => {
+                    let _ = idempotency::abandon(&state.db, &key_hash).await;
+                    return Err(e);
+                }
+            };
+            if res.status().is_server_error() {
+                let _ = idempotency::abandon(&state.db, &key_hash).await;
+                return Ok(res);
+            }
+            let (req, res) = res.into_parts();
+            let (head, body) = res.into_parts();
+            let bytes = to_bytes(body).await.unwrap_or_default();
+            let header_text = |name: header::HeaderName| {
+                head.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let stored = Stored {
+                status: head.status().as_u16(),
+                content_type: header_text(header::CONTENT_TYPE),
+                location: header_text(header::LOCATION),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            };
+            if idempotency::finish(&state.db, &key_hash, &stored)
+                .await
+                .is_err()
+            {
+                let _ = idempotency::abandon(&state.db, &key_hash).await;
+            }
+            Ok(ServiceResponse::new(
+                req,
+                head.set_body(BoxBody::new(bytes)),
+            ))
+        }
+    }
+}
