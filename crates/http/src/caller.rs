@@ -135,12 +135,17 @@ impl Caller {
     /// can hand a record over to, or take it from, an organisation they are not a member of).
     pub fn may_change(&self, owners: &[Uuid]) -> Result<(), ApiError> {
         self.may_write()?;
+        self.owns(owners, "record")
+    }
+
+    /// Fails unless the caller is an administrator or a member of one of `owners`.
+    fn owns(&self, owners: &[Uuid], what: &str) -> Result<(), ApiError> {
         if self.is_admin() || owners.iter().any(|o| self.organisations().contains(o)) {
             Ok(())
         } else {
-            Err(forbidden(
-                "this record belongs to organisations you are not a member of",
-            ))
+            Err(ApiError::Forbidden(format!(
+                "this {what} belongs to organisations you are not a member of"
+            )))
         }
     }
 
@@ -164,13 +169,7 @@ impl Caller {
         if !(self.writes() || self.has_scope("metrics:write")) {
             return Err(forbidden("your role or scopes do not allow metrics"));
         }
-        if self.is_admin() || owners.iter().any(|o| self.organisations().contains(o)) {
-            Ok(())
-        } else {
-            Err(forbidden(
-                "this project belongs to organisations you are not a member of",
-            ))
-        }
+        self.owns(owners, "project")
     }
 
     /// Fails unless the caller is an administrator (users, clients, vocabularies, areas,

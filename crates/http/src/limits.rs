@@ -81,12 +81,7 @@ const RL_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 /// Who a request counts against: the verified token's subject, else the address.
 fn rate_key(req: &ServiceRequest, state: &AppState) -> (bool, String) {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let token = crate::caller::bearer(req.request()).and_then(Result::ok);
     if let Some(claims) = token.and_then(|t| state.keys.verify(t)) {
         let kind = if claims.client_id.is_some() {
             "client"
@@ -96,6 +91,25 @@ fn rate_key(req: &ServiceRequest, state: &AppState) -> (bool, String) {
         return (true, format!("{kind}:{}", claims.sub));
     }
     (false, client_address(req.request()))
+}
+
+fn set_rate_headers(
+    h: &mut header::HeaderMap,
+    limit: u32,
+    remaining: u32,
+    reset: u64,
+    policy: &str,
+) {
+    for (name, value) in [
+        (RL_LIMIT, limit.to_string()),
+        (RL_REMAINING, remaining.to_string()),
+        (RL_RESET, reset.to_string()),
+        (RL_POLICY, policy.to_owned()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
 }
 
 /// The rate-limit middleware for `/api/v1`: `429` problems with `Retry-After`, and
@@ -143,17 +157,7 @@ pub async fn rate_limit(
                 .call(req)
                 .await
                 .map(ServiceResponse::map_into_boxed_body)?;
-            let h = res.headers_mut();
-            for (name, value) in [
-                (RL_LIMIT, per_minute.to_string()),
-                (RL_REMAINING, remaining.to_string()),
-                (RL_RESET, reset.to_string()),
-                (RL_POLICY, policy),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(name, v);
-                }
-            }
+            set_rate_headers(res.headers_mut(), per_minute, remaining, reset, &policy);
             Ok(res)
         }
         Err(not_until) => {
@@ -169,17 +173,7 @@ pub async fn rate_limit(
                 retry_after: wait,
             };
             let mut res = err.error_response();
-            let h = res.headers_mut();
-            for (name, value) in [
-                (RL_LIMIT, per_minute.to_string()),
-                (RL_REMAINING, "0".to_owned()),
-                (RL_RESET, wait.to_string()),
-                (RL_POLICY, policy),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    h.insert(name, v);
-                }
-            }
+            set_rate_headers(res.headers_mut(), per_minute, 0, wait, &policy);
             Ok(req.into_response(res))
         }
     }
