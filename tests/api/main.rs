@@ -16,4 +16,5 @@ mod protocol;
 mod reference;
 mod search;
 mod security;
+mod synthetic;
 mod territory;

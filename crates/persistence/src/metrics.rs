@@ -162,6 +162,7 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
         }
         txn.execute(&ins).await?;
     }
+    add_to_rollups(&txn, project, &rows).await?;
     let ids: Vec<String> = out.iter().map(|m| m.id.to_string()).collect();
     let changes = serde_json::json!({"metrics": {"before": null, "after": ids}});
     crate::audit::record(
@@ -177,20 +178,194 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
     Ok(out)
 }
 
-/// The `WHERE` clause (and its values) of a metric query over `metrics m JOIN projects p`.
+/// Pushes a bound value and returns its placeholder (`$n` on PostgreSQL, `?` on SQLite).
+fn placeholder(backend: DbBackend, v: Value, vals: &mut Vec<Value>) -> String {
+    vals.push(v);
+    match backend {
+        DbBackend::Postgres => format!("${}", vals.len()),
+        _ => "?".to_owned(),
+    }
+}
+
+/// Sum, maximum and count of values per (indicator, kind, period start, period end).
+type Sums = BTreeMap<(String, &'static str, NaiveDate, NaiveDate), (i64, i64, i64)>;
+
+/// Adds a batch to the rollups in the batch's transaction: always to the project's rollup, and
+/// to the public rollup when anyone may see the project. Keys are written in one order, so
+/// concurrent batches cannot deadlock on them.
+async fn add_to_rollups(
+    txn: &impl ConnectionTrait,
+    project: Uuid,
+    rows: &[MetricFields],
+) -> StoreResult<()> {
+    let mut sums: Sums = BTreeMap::new();
+    for r in rows {
+        let key = (
+            r.indicator.as_str().to_owned(),
+            r.kind.as_str(),
+            r.period_start,
+            r.period_end,
+        );
+        let v = r.value.milli();
+        let e = sums.entry(key).or_insert((0, v, 0));
+        e.0 += v;
+        e.1 = Ord::max(e.1, v);
+        e.2 += 1;
+    }
+    let backend = txn.get_database_backend();
+    let greatest = if backend == DbBackend::Postgres {
+        "GREATEST"
+    } else {
+        "MAX"
+    };
+    let public = is_public(txn, project).await?;
+    let entries: Vec<_> = sums.into_iter().collect();
+    for chunk in entries.chunks(500) {
+        for (table, with_project) in [("metric_rollups", true), ("metric_rollups_public", false)] {
+            if !with_project && !public {
+                continue;
+            }
+            let mut vals = Vec::new();
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for ((indicator, kind, ps, pe), (total, max, n)) in chunk {
+                let mut t = Vec::with_capacity(8);
+                if with_project {
+                    t.push(placeholder(backend, project.to_string().into(), &mut vals));
+                }
+                t.push(placeholder(backend, indicator.clone().into(), &mut vals));
+                t.push(placeholder(backend, (*kind).into(), &mut vals));
+                t.push(placeholder(backend, (*ps).into(), &mut vals));
+                t.push(placeholder(backend, (*pe).into(), &mut vals));
+                t.push(placeholder(backend, (*total).into(), &mut vals));
+                t.push(placeholder(backend, (*max).into(), &mut vals));
+                t.push(placeholder(backend, (*n).into(), &mut vals));
+                tuples.push(format!("({})", t.join(", ")));
+            }
+            let key = if with_project {
+                "project_id, indicator, kind, period_start, period_end"
+            } else {
+                "indicator, kind, period_start, period_end"
+            };
+            let sql = format!(
+                "INSERT INTO {table} ({key}, total_milli, max_milli, n) VALUES {}                  ON CONFLICT ({key}) DO UPDATE SET                  total_milli = {table}.total_milli + excluded.total_milli,                  max_milli = {greatest}({table}.max_milli, excluded.max_milli),                  n = {table}.n + excluded.n",
+                tuples.join(", ")
+            );
+            txn.execute_raw(Statement::from_sql_and_values(backend, sql, vals))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn is_public(db: &impl ConnectionTrait, project: Uuid) -> StoreResult<bool> {
+    let backend = db.get_database_backend();
+    let mut vals = Vec::new();
+    let id = placeholder(backend, project.to_string().into(), &mut vals);
+    let sql = format!(
+        "SELECT COUNT(*) FROM projects WHERE id = {id} AND status = 'published' AND deleted_at IS NULL"
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(row.try_get_by_index::<i64>(0)? > 0)
+}
+
+/// Recomputes the public rollup for every period a project reported on, from the per-project
+/// rollups of the projects anyone may see. Called in the transaction that publishes,
+/// unpublishes, deletes or restores a project.
+pub(crate) async fn refresh_public_rollup(
+    txn: &impl ConnectionTrait,
+    project: &str,
+) -> StoreResult<()> {
+    let backend = txn.get_database_backend();
+    let keys = "indicator, kind, period_start, period_end";
+    let mut vals = Vec::new();
+    let id = placeholder(backend, project.to_owned().into(), &mut vals);
+    let sql = format!(
+        "DELETE FROM metric_rollups_public WHERE ({keys}) IN          (SELECT {keys} FROM metric_rollups WHERE project_id = {id})"
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?;
+    let mut vals = Vec::new();
+    let id = placeholder(backend, project.to_owned().into(), &mut vals);
+    let sql = format!(
+        "INSERT INTO metric_rollups_public ({keys}, total_milli, max_milli, n)          SELECT r.indicator, r.kind, r.period_start, r.period_end, SUM(r.total_milli), MAX(r.max_milli), SUM(r.n)          FROM metric_rollups r JOIN projects p ON p.id = r.project_id          WHERE p.status = 'published' AND p.deleted_at IS NULL          AND (r.indicator, r.kind, r.period_start, r.period_end) IN          (SELECT {keys} FROM metric_rollups WHERE project_id = {id})          GROUP BY r.indicator, r.kind, r.period_start, r.period_end"
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, vals))
+        .await?;
+    Ok(())
+}
+
+/// Where a summary reads from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummarySource {
+    /// The smallest rollup that can answer exactly, else the raw observations.
+    Best,
+    /// The raw observations (for tests that check the rollups against them).
+    Raw,
+}
+
+/// The relation a summary reads: raw rows, per-project rollups (joined to projects for
+/// visibility), or the public rollup (no join: it holds only what anyone may see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    Raw,
+    Projects,
+    Public,
+}
+
+fn relation(
+    f: &MetricFilter,
+    vis: &Visibility,
+    groups: &[GroupBy],
+    source: SummarySource,
+) -> Relation {
+    let coarse = f.labs.is_empty()
+        && f.municipalities.is_empty()
+        && f.provinces.is_empty()
+        && f.area_municipalities.is_none()
+        && groups.iter().all(|g| {
+            matches!(
+                g,
+                GroupBy::Indicator
+                    | GroupBy::Project
+                    | GroupBy::Year
+                    | GroupBy::Quarter
+                    | GroupBy::Month
+            )
+        });
+    if source == SummarySource::Raw || !coarse {
+        Relation::Raw
+    } else if matches!(vis, Visibility::Public)
+        && f.projects.is_empty()
+        && !groups.contains(&GroupBy::Project)
+    {
+        Relation::Public
+    } else {
+        Relation::Projects
+    }
+}
+
+/// The `WHERE` clause (and its values) of a metric query over `metrics m JOIN projects p` (or a
+/// rollup aliased `m`); without `joined`, the conditions on `p` are left out.
 fn where_sql(
     f: &MetricFilter,
     vis: &Visibility,
     backend: DbBackend,
     vals: &mut Vec<Value>,
 ) -> String {
-    let ph = |v: Value, vals: &mut Vec<Value>| {
-        vals.push(v);
-        match backend {
-            DbBackend::Postgres => format!("${}", vals.len()),
-            _ => "?".to_owned(),
-        }
-    };
+    where_sql_on(f, vis, backend, vals, true)
+}
+
+fn where_sql_on(
+    f: &MetricFilter,
+    vis: &Visibility,
+    backend: DbBackend,
+    vals: &mut Vec<Value>,
+    joined: bool,
+) -> String {
+    let ph = |v: Value, vals: &mut Vec<Value>| placeholder(backend, v, vals);
     let list = |items: Vec<Value>, vals: &mut Vec<Value>| {
         items
             .into_iter()
@@ -198,8 +373,15 @@ fn where_sql(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut w = vec!["p.deleted_at IS NULL".to_owned()];
-    if let Some(orgs) = vis.members() {
+    let mut w = vec![
+        if joined {
+            "p.deleted_at IS NULL"
+        } else {
+            "1 = 1"
+        }
+        .to_owned(),
+    ];
+    if let Some(orgs) = vis.members().filter(|_| joined) {
         // Published projects, plus those of the caller's organisations (see records::owned_cond).
         let v = list(vec![Status::Published.as_str().into()], vals);
         let mut any = vec![format!("p.status = {v}")];
@@ -520,27 +702,48 @@ pub struct SummaryRow {
 
 /// Aggregates observations in the database: per group and indicator, the sum, the maximum and
 /// the latest period's total of actual and target values; the indicator's own aggregation picks
-/// one. Populations come from the ISTAT list.
+/// one. Populations come from the ISTAT list. Reads the rollups whenever they can answer
+/// exactly (filters and groups no finer than project, indicator, kind and period).
 pub async fn summary(
     db: &impl ConnectionTrait,
     f: &MetricFilter,
     vis: &Visibility,
     group_by: &[GroupBy],
 ) -> StoreResult<Vec<SummaryRow>> {
+    summary_from(db, f, vis, group_by, SummarySource::Best).await
+}
+
+/// [`summary`], reading from `source`.
+pub async fn summary_from(
+    db: &impl ConnectionTrait,
+    f: &MetricFilter,
+    vis: &Visibility,
+    group_by: &[GroupBy],
+    source: SummarySource,
+) -> StoreResult<Vec<SummaryRow>> {
     let backend = db.get_database_backend();
     let mut groups: Vec<GroupBy> = group_by.to_vec();
     if !groups.contains(&GroupBy::Indicator) {
         groups.insert(0, GroupBy::Indicator);
     }
+    let rel = relation(f, vis, &groups, source);
     let mut vals = Vec::new();
-    let w = where_sql(f, vis, backend, &mut vals);
+    let w = where_sql_on(f, vis, backend, &mut vals, rel != Relation::Public);
     let keys: Vec<String> = groups
         .iter()
         .enumerate()
         .map(|(i, g)| format!("{} AS k{i}", g.sql(backend)))
         .collect();
     let knames: Vec<String> = (0..groups.len()).map(|i| format!("k{i}")).collect();
-    let mut joins = String::from(" JOIN projects p ON p.id = m.project_id");
+    let (table, sum, max) = match rel {
+        Relation::Raw => ("metrics", "m.value_milli", "m.value_milli"),
+        Relation::Projects => ("metric_rollups", "m.total_milli", "m.max_milli"),
+        Relation::Public => ("metric_rollups_public", "m.total_milli", "m.max_milli"),
+    };
+    let mut joins = String::new();
+    if rel != Relation::Public {
+        joins.push_str(" JOIN projects p ON p.id = m.project_id");
+    }
     if groups.contains(&GroupBy::Province) {
         joins.push_str(" LEFT JOIN municipalities mu ON mu.istat_code = m.municipality");
     }
@@ -549,9 +752,9 @@ pub async fn summary(
     }
     let part = knames.join(", ");
     let sql = format!(
-        "WITH base AS (SELECT {keys}, m.kind AS kind, m.value_milli AS v, m.period_end AS pe FROM metrics m{joins} WHERE {w}), \
+        "WITH base AS (SELECT {keys}, m.kind AS kind, {sum} AS v, {max} AS vx, m.period_end AS pe FROM {table} m{joins} WHERE {w}), \
          ranked AS (SELECT base.*, RANK() OVER (PARTITION BY {part}, kind ORDER BY pe DESC) AS rk FROM base) \
-         SELECT {part}, kind, CAST(SUM(v) AS BIGINT) AS s, MAX(v) AS mx, CAST(SUM(CASE WHEN rk = 1 THEN v ELSE 0 END) AS BIGINT) AS lst \
+         SELECT {part}, kind, CAST(SUM(v) AS BIGINT) AS s, MAX(vx) AS mx, CAST(SUM(CASE WHEN rk = 1 THEN v ELSE 0 END) AS BIGINT) AS lst \
          FROM ranked GROUP BY {part}, kind ORDER BY {part}, kind",
         keys = keys.join(", "),
     );

@@ -563,9 +563,14 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
         am.slug = Set(s.as_str().to_owned());
     }
     fill(&mut am, &f)?;
-    let before = (audit.view)(&load(&txn, &id).await?);
+    let old = load(&txn, &id).await?;
+    let before = (audit.view)(&old);
+    let republished = old.fields.status != f.status;
     crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
     write_links(&txn, &id, &f).await?;
+    if republished {
+        crate::metrics::refresh_public_rollup(&txn, &id).await?;
+    }
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
     crate::search::reindex(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;

@@ -158,6 +158,9 @@ where
         return Err(StoreError::Stale);
     }
     let status = status_of(&txn, table, &id).await?;
+    if table == "projects" {
+        crate::metrics::refresh_public_rollup(&txn, &id).await?;
+    }
     changes::record(&txn, entity, &id, Op::Delete, status, now).await?;
     crate::search::reindex(&txn, entity, &id).await?;
     crate::audit::record_views(&txn, actor, "delete", entity, &id, Some(before), None).await?;
@@ -206,6 +209,9 @@ where
             .to_owned();
         txn.execute(&up).await?;
         let status = status_of(&txn, table, &id).await?;
+        if table == "projects" {
+            crate::metrics::refresh_public_rollup(&txn, &id).await?;
+        }
         changes::record(&txn, entity, &id, Op::Upsert, status, now).await?;
         crate::search::reindex(&txn, entity, &id).await?;
         let changes = serde_json::json!({"deleted": {"before": true, "after": false}});

@@ -4,6 +4,7 @@ pub mod demo;
 mod demo_activity;
 pub mod settings;
 pub mod startup;
+pub mod synthetic;
 pub mod telemetry;
 
 pub use settings::Settings;
