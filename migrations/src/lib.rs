@@ -14,6 +14,7 @@ mod m20261122_000005_auth;
 mod m20261122_000006_refresh_tokens;
 mod m20261122_000007_clients_audit;
 mod m20261122_000008_metric_rollups;
+mod m20261122_000009_search_fts_rowid;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_refresh_tokens::Migration),
             Box::new(m20261122_000007_clients_audit::Migration),
             Box::new(m20261122_000008_metric_rollups::Migration),
+            Box::new(m20261122_000009_search_fts_rowid::Migration),
         ]
     }
 }

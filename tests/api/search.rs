@@ -237,3 +237,59 @@ async fn facets_count_every_hit_exactly() {
     assert_eq!(v["page"]["total"], 1);
     assert!(v["data"][0]["distance_km"].as_f64().unwrap() < 0.01);
 }
+
+/// A record's search document follows each change: renamed, deleted and restored records are
+/// found by their current words only (on SQLite, the full-text row is replaced, not added).
+#[tokio::test]
+async fn search_documents_follow_updates_deletes_and_restores() {
+    let app = TestApp::spawn().await;
+    let hits = |word: &'static str| {
+        let app = &app;
+        async move {
+            let v = json_of(
+                app.get(&format!("/api/v1/search?q={word}&types=organisation"))
+                    .await,
+                200,
+            )
+            .await;
+            v["data"].as_array().unwrap().len()
+        }
+    };
+    let org = app.create_org("Cooperativa Girandola", json!({})).await;
+    assert_eq!(hits("girandola").await, 1);
+    let path = format!("/api/v1/organisations/{}", org["id"].as_str().unwrap());
+    json_of(
+        app.patch(&path, &json!({"name": "Cooperativa Altalena"}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(hits("girandola").await, 0);
+    assert_eq!(hits("altalena").await, 1);
+    assert_eq!(app.delete(&path).await.status(), 204);
+    assert_eq!(hits("altalena").await, 0);
+    let res = app.post(&format!("{path}/restore"), &json!({})).await;
+    assert!(res.status().is_success());
+    assert_eq!(hits("altalena").await, 1);
+    if !crate::helpers::is_postgres() {
+        use sea_orm::ConnectionTrait;
+        let n = |sql: &'static str| {
+            let db = app.db.clone();
+            async move {
+                db.query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    sql,
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+            }
+        };
+        assert_eq!(
+            n("SELECT COUNT(*) FROM search_fts").await,
+            n("SELECT COUNT(*) FROM search_docs").await
+        );
+    }
+}

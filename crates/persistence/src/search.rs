@@ -309,20 +309,21 @@ pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> Store
     }
     let uuid = Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string()))?;
     let pg = db.get_database_backend() == DbBackend::Postgres;
+    if !pg {
+        // By rowid: the FTS5 table's own columns are not indexed.
+        exec(
+            db,
+            "DELETE FROM search_fts WHERE rowid = (SELECT fts_rowid FROM search_docs WHERE entity = ? AND record_id = ?)",
+            vec![entity.into(), id.into()],
+        )
+        .await?;
+    }
     exec(
         db,
         "DELETE FROM search_docs WHERE entity = ? AND record_id = ?",
         vec![entity.into(), id.into()],
     )
     .await?;
-    if !pg {
-        exec(
-            db,
-            "DELETE FROM search_fts WHERE entity = ? AND record_id = ?",
-            vec![entity.into(), id.into()],
-        )
-        .await?;
-    }
     let Some(doc) = load(db, entity, uuid).await? else {
         return Ok(());
     };
@@ -372,6 +373,12 @@ pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> Store
                 terms(&doc.title).into(),
                 terms(&doc.body).into(),
             ],
+        )
+        .await?;
+        exec(
+            db,
+            "UPDATE search_docs SET fts_rowid = last_insert_rowid() WHERE entity = ? AND record_id = ?",
+            vec![entity.into(), id.into()],
         )
         .await?;
     }

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""Legami benchmark harness (run it through bench/run, which installs wrk and builds the server).
+
+For each database: a fresh database seeded with `legami seed synthetic --scale N`, the server
+started on a free port with rate limits off, then for S1-S6 a warm-up and a measured wrk run at
+each connection count, S7 a full CSV export, and the database's own rate for the SQL behind S1, S2
+and S4. Results go to a markdown file with the machine, commit and date. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PG_ADMIN = os.environ.get("LEGAMI_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+ADMIN_EMAIL = "bench@example.org"
+ADMIN_PASSWORD = "benchmark-password-1"
+
+TARGETS = {
+    "S1": "≥ 10,000 req/s at 64 conns, p99 ≤ 25 ms, ≥ 60 % of the DB",
+    "S2": "≥ 3,000 req/s",
+    "S3": "≥ 1,000 req/s",
+    "S4": "≥ 2,000 req/s",
+    "S5": "p50 ≤ 20 ms",
+    "S6": "≥ 50,000 rows/s",
+    "S7": "peak RSS growth < 50 MB",
+}
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=120):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as res:
+        raw = res.read()
+        return res.status, raw
+
+
+def get_json(url, headers=None):
+    status, raw = http("GET", url, headers=headers)
+    return json.loads(raw)
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples a process's resident set every 20 ms; `peak` since the last `reset`."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.02)
+
+    def reset(self):
+        self.peak = rss_kib(self.pid)
+
+
+class Database:
+    def __init__(self, kind, scale, workdir):
+        self.kind = kind
+        self.scale = scale
+        tag = str(scale).replace(".", "_")
+        if kind == "sqlite":
+            self.path = os.path.join(workdir, f"legami-bench-{tag}.db")
+            self.url = f"sqlite://{self.path}?mode=rwc"
+        else:
+            self.name = f"legami_bench_{tag}"
+            self.url = f"{PG_ADMIN}/{self.name}"
+
+    def reset(self):
+        if self.kind == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.remove(self.path + suffix)
+        else:
+            psql(PG_ADMIN + "/postgres", f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            psql(PG_ADMIN + "/postgres", f'CREATE DATABASE "{self.name}"')
+
+    def query(self, sql):
+        if self.kind == "sqlite":
+            con = sqlite3.connect(self.path)
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+        out = subprocess.run(
+            ["psql", self.url, "-At", "-F", "\t", "-c", sql],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+
+def psql(url, sql):
+    subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                   check=True, capture_output=True, text=True)
+
+
+def env_for(db, port):
+    env = dict(os.environ)
+    env.update({
+        "LEGAMI_DATABASE_URL": db.url,
+        "LEGAMI_BIND": f"127.0.0.1:{port}",
+        "LEGAMI_RATE_LIMIT_ANONYMOUS": "0",
+        "LEGAMI_RATE_LIMIT_AUTHENTICATED": "0",
+        "LEGAMI_LOGIN_MAX_FAILURES": "0",
+        "LEGAMI_SEED_DEMO_ON_EMPTY": "false",
+        "LEGAMI_LOG": "warn",
+        "LEGAMI_LOG_FORMAT": "json",
+    })
+    return env
+
+
+class Server:
+    def __init__(self, bin_path, db, logdir):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(logdir, f"server-{db.kind}.log"), "ab")
+        self.proc = subprocess.Popen([bin_path, "serve"], env=env_for(db, self.port),
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if http("GET", self.base + "/health/ready", timeout=2)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.2)
+        else:
+            raise SystemExit("server did not become ready")
+        self.rss = RssSampler(self.proc.pid)
+
+    def stop(self):
+        self.rss.stop = True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+WRK_LINE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$")
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, conns, seconds, script=None, threads=2):
+    cmd = ["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", f"{seconds}s",
+           "--latency", "--timeout", "10s"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result = {"rps": 0.0, "p50": None, "p99": None, "errors": 0, "socket_errors": 0, "requests": 0}
+    for line in out.splitlines():
+        m = WRK_LINE.match(line)
+        if m:
+            result["p" + m.group(1)] = to_ms(m.group(2), m.group(3))
+        elif line.startswith("Requests/sec:"):
+            result["rps"] = float(line.split()[1])
+        elif "Non-2xx or 3xx responses:" in line:
+            result["errors"] += int(line.split(":")[1])
+        elif line.strip().startswith("Socket errors:"):
+            result["socket_errors"] += sum(int(x) for x in re.findall(r"(\d+)", line))
+        elif re.match(r"^\s*\d+ requests in", line):
+            result["requests"] = int(line.split()[0])
+    return result
+
+
+def lua_get_paths(paths, workdir, name):
+    path = os.path.join(workdir, f"{name}.lua")
+    with open(path, "w") as f:
+        f.write("local paths = {\n")
+        for p in paths:
+            f.write(f"  {json.dumps(p)},\n")
+        f.write("}\nmath.randomseed(42)\n")
+        f.write("request = function()\n  return wrk.format('GET', paths[math.random(#paths)])\nend\n")
+    return path
+
+
+def lua_post(path_url, body, token, workdir):
+    path = os.path.join(workdir, "s6.lua")
+    with open(path, "w") as f:
+        f.write(f"wrk.method = 'POST'\nwrk.path = {json.dumps(path_url)}\n")
+        f.write(f"wrk.body = {json.dumps(json.dumps(body))}\n")
+        f.write("wrk.headers['Content-Type'] = 'application/json'\n")
+        f.write(f"wrk.headers['Authorization'] = 'Bearer {token}'\n")
+    return path
+
+
+def scenario_inputs(server, db):
+    """Picks the ids, filters and box every scenario uses, from the seeded data."""
+    api = server.base + "/api/v1"
+    ids = [r[0] for r in db.query(
+        "SELECT id FROM labs WHERE status = 'published' AND deleted_at IS NULL ORDER BY id LIMIT 2000")]
+    milano = "015146"
+    theme_rows = db.query(
+        "SELECT t.theme_code, COUNT(*) FROM lab_themes t JOIN labs l ON l.id = t.lab_id "
+        f"WHERE l.municipality = '{milano}' GROUP BY t.theme_code ORDER BY 2 DESC, 1 LIMIT 1")
+    theme = theme_rows[0][0] if theme_rows else "mutual_help"
+    # A box around Milan holding about 500 published labs (grown until it does).
+    lat, lon, half = 45.4642, 9.19, 0.004
+    target = 500 if db.scale >= 0.5 else max(20, int(500 * db.scale * 2))
+    points = 0
+    for _ in range(60):
+        bbox = f"{lon - half * 1.4:.5f},{lat - half:.5f},{lon + half * 1.4:.5f},{lat + half:.5f}"
+        fc = get_json(f"{api}/map?types=lab&bbox={bbox}")
+        points = len(fc["features"])
+        if points >= target:
+            break
+        half *= 1.25
+    project = db.query(
+        "SELECT id FROM projects WHERE status = 'published' AND deleted_at IS NULL ORDER BY id LIMIT 1")[0][0]
+    return {
+        "lab_ids": ids,
+        "municipality": milano,
+        "theme": theme,
+        "bbox": bbox,
+        "bbox_points": points,
+        "word": "solidale",
+        "project": project,
+    }
+
+
+def token(server):
+    status, raw = http("POST", server.base + "/api/v1/auth/token", {
+        "grant_type": "password", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    return json.loads(raw)["access_token"]
+
+
+def metric_batch(n=1000):
+    rng = random.Random(6)
+    inds = ["families_supported", "minors_involved", "volunteers", "citizens_reached"]
+    rows = []
+    for i in range(n):
+        y, m = 2025, 1 + i % 12
+        rows.append({"indicator": inds[i % len(inds)], "kind": "actual",
+                     "value": rng.randint(1, 80), "period_start": f"{y}-{m:02}-01",
+                     "period_end": f"{y}-{m:02}-28",
+                     "dimensions": {"age_band": ["0-17", "18-64", "65+"][i % 3]},
+                     "source": "bench"})
+    return rows
+
+
+def measure(server, url, conns, args, script=None):
+    wrk(url, conns, args.warmup, script)
+    server.rss.reset()
+    r = wrk(url, conns, args.duration, script)
+    r["rss_mib"] = server.rss.peak / 1024
+    return r
+
+
+def run_database(kind, args, workdir, results, baselines, meta):
+    db = Database(kind, args.scale, workdir)
+    db.reset()
+    log(f"{kind}: seeding scale {args.scale}")
+    env = env_for(db, 0)
+    t0 = time.time()
+    subprocess.run([args.bin, "seed", "synthetic", "--scale", str(args.scale)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    meta[f"seed_{kind}"] = time.time() - t0
+    subprocess.run([args.bin, "admin", "create", "--email", ADMIN_EMAIL, "--password-stdin"],
+                   input=ADMIN_PASSWORD + "\n", text=True, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    server = Server(args.bin, db, workdir)
+    try:
+        inp = scenario_inputs(server, db)
+        meta[f"inputs_{kind}"] = {k: v for k, v in inp.items() if k != "lab_ids"}
+        api = server.base + "/api/v1"
+        s1 = lua_get_paths([f"/api/v1/labs/{i}" for i in inp["lab_ids"]], workdir, "s1")
+        reads = [
+            ("S1", "one lab by id", api + "/labs", s1),
+            ("S2", "labs of one municipality with one theme, by name, 20",
+             f"{api}/labs?municipality={inp['municipality']}&theme={inp['theme']}&sort=name&limit=20", None),
+            ("S3", "organisations matching a word, 20", f"{api}/organisations?q={inp['word']}&limit=20", None),
+            ("S4", f"labs in a map box ({inp['bbox_points']} points), GeoJSON",
+             f"{api}/map?types=lab&bbox={inp['bbox']}", None),
+            ("S5", "sum of actual values by indicator over two years",
+             f"{api}/metrics/summary?group_by=indicator&kind=actual&from=2023-01-01&to=2024-12-31", None),
+        ]
+        for sid, what, url, script in reads:
+            for conns in args.connections:
+                log(f"{kind}: {sid} at {conns} connections")
+                r = measure(server, url, conns, args, script)
+                results.append({"db": kind, "id": sid, "what": what, "conns": conns, **r})
+        # S6: metric ingestion, 1,000 rows per batch.
+        body = metric_batch()
+        for conns in args.connections:
+            log(f"{kind}: S6 at {conns} connections")
+            script = lua_post(f"/api/v1/projects/{inp['project']}/metrics", body, token(server), workdir)
+            r = measure(server, server.base + "/", conns, args, script)
+            r["rows_per_s"] = r["rps"] * len(body)
+            results.append({"db": kind, "id": "S6", "what": "metric ingestion, 1,000-row batches",
+                            "conns": conns, **r})
+        # S7: the whole metrics table as CSV, streamed.
+        log(f"{kind}: S7 full CSV export")
+        time.sleep(1)
+        base_rss = rss_kib(server.proc.pid)
+        server.rss.reset()
+        t0 = time.time()
+        size = 0
+        with urllib.request.urlopen(f"{api}/metrics?format=csv", timeout=3600) as res:
+            while True:
+                chunk = res.read(1 << 20)
+                if not chunk:
+                    break
+                size += len(chunk)
+        elapsed = time.time() - t0
+        results.append({"db": kind, "id": "S7", "what": "full CSV export of the metrics",
+                        "conns": 1, "rps": None, "p50": elapsed * 1000, "p99": None, "errors": 0,
+                        "rss_mib": server.rss.peak / 1024,
+                        "rss_growth_mib": max(0, server.rss.peak - base_rss) / 1024,
+                        "bytes": size, "seconds": elapsed})
+        meta[f"idle_rss_{kind}"] = base_rss / 1024
+        baselines.extend(db_baselines(db, inp, args, workdir))
+    finally:
+        server.stop()
+
+
+# The SQL behind S1, S2 and S4: the main statement each request runs.
+def baseline_sql(inp):
+    b = [float(x) for x in inp["bbox"].split(",")]
+    return {
+        "S1": "SELECT * FROM labs WHERE id = {id} AND deleted_at IS NULL",
+        "S2": ("SELECT * FROM labs WHERE deleted_at IS NULL AND status = 'published' "
+               f"AND municipality = '{inp['municipality']}' AND id IN (SELECT lab_id FROM lab_themes "
+               f"WHERE theme_code = '{inp['theme']}') ORDER BY name, id LIMIT 21"),
+        "S4": ("SELECT id, slug, name, kind, municipality, lat, lon FROM labs WHERE deleted_at IS NULL "
+               f"AND status = 'published' AND lon BETWEEN {b[0]} AND {b[2]} AND lat BETWEEN {b[1]} AND {b[3]}"),
+    }
+
+
+def sqlite_worker(path, sql, ids, seconds, out):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    rng = random.Random(os.getpid())
+    n = 0
+    end = time.time() + seconds
+    param = "{id}" in sql
+    stmt = sql.replace("{id}", "?")
+    while time.time() < end:
+        for _ in range(50):
+            if param:
+                con.execute(stmt, (rng.choice(ids),)).fetchall()
+            else:
+                con.execute(stmt).fetchall()
+        n += 50
+    out.put(n)
+
+
+def db_baselines(db, inp, args, workdir):
+    sqls = baseline_sql(inp)
+    ids = inp["lab_ids"]
+    out = []
+    if db.kind == "postgres":
+        psql(db.url, "DROP TABLE IF EXISTS bench_lab_ids")
+        psql(db.url, "CREATE TABLE bench_lab_ids (n INTEGER PRIMARY KEY, id VARCHAR(36) NOT NULL)")
+        values = ",".join(f"({i + 1}, '{v}')" for i, v in enumerate(ids))
+        psql(db.url, f"INSERT INTO bench_lab_ids VALUES {values}")
+    for sid, sql in sqls.items():
+        if db.kind == "postgres":
+            script = os.path.join(workdir, f"pgbench-{sid}.sql")
+            with open(script, "w") as f:
+                if "{id}" in sql:
+                    f.write(f"\\set n random(1, {len(ids)})\n")
+                    sql = sql.replace("{id}", "(SELECT id FROM bench_lab_ids WHERE n = :n)")
+                f.write(sql + ";\n")
+            best = 0.0
+            for conns in args.connections:
+                res = subprocess.run(
+                    ["pgbench", "-n", "-M", "prepared", "-c", str(conns), "-j", "2",
+                     "-T", str(args.duration), "-f", script, db.url],
+                    check=True, capture_output=True, text=True).stdout
+                m = re.search(r"tps = ([\d.]+)", res)
+                best = max(best, float(m.group(1)) if m else 0.0)
+            out.append({"db": db.kind, "id": sid, "qps": best,
+                        "how": "pgbench -M prepared, 16/64 clients, 2 threads (best)"})
+        else:
+            q = multiprocessing.Queue()
+            procs = [multiprocessing.Process(target=sqlite_worker,
+                                             args=(db.path, sql, ids, args.duration, q))
+                     for _ in range(os.cpu_count() or 2)]
+            for p in procs:
+                p.start()
+            total = sum(q.get() for _ in procs)
+            for p in procs:
+                p.join()
+            out.append({"db": db.kind, "id": sid, "qps": total / args.duration,
+                        "how": f"in-process SQLite loop (Python sqlite3), {len(procs)} processes"})
+    return out
+
+
+def fmt(v, pattern="{:,.0f}"):
+    return "–" if v is None else pattern.format(v)
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // (1024 * 1024)
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def commit():
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def report(args, results, baselines, meta):
+    lines = [
+        f"# Benchmark results ({'quick mode' if args.quick else f'scale {args.scale}'})",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {commit()}",
+        f"- machine: {machine()}",
+        f"- command: `bench/run {' '.join(args.raw)}`".replace("bench/run ", "bench/run ").rstrip(),
+        f"- build: {args.bin}",
+        f"- load: wrk, {args.warmup} s warm-up then {args.duration} s measured per row, 2 threads",
+    ]
+    for kind in args.dbs:
+        if f"seed_{kind}" in meta:
+            lines.append(f"- {kind}: seeded in {meta[f'seed_{kind}']:.1f} s; idle server RSS "
+                         f"{meta.get(f'idle_rss_{kind}', 0):.0f} MiB; inputs "
+                         f"`{json.dumps(meta.get(f'inputs_{kind}', {}), ensure_ascii=False)}`")
+    lines += ["", "| scenario | db | conns | req/s | p50 ms | p99 ms | non-2xx / socket errors | server peak RSS MiB | target |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        rate = fmt(r["rps"])
+        if r["id"] == "S6":
+            rate = f"{fmt(r['rps'])} ({fmt(r['rows_per_s'])} rows/s)"
+        if r["id"] == "S7":
+            rate = (f"{r['bytes'] / 1e6:,.0f} MB in {r['seconds']:.1f} s; RSS growth "
+                    f"{r['rss_growth_mib']:.1f} MiB")
+        lines.append(
+            f"| {r['id']} {r['what']} | {r['db']} | {r['conns']} | {rate} | {fmt(r['p50'], '{:.2f}')} | "
+            f"{fmt(r['p99'], '{:.2f}')} | {r['errors']} / {r.get('socket_errors', 0)} | {r['rss_mib']:.0f} | {TARGETS[r['id']]} |")
+    lines += ["", "The database's own rate for the SQL behind S1, S2 and S4, and our share of it "
+              "(our best req/s over the connection counts):", "",
+              "| scenario | db | database q/s | how | ours req/s | ours / database |",
+              "|---|---|---:|---|---:|---:|"]
+    for b in baselines:
+        ours = max((r["rps"] for r in results if r["db"] == b["db"] and r["id"] == b["id"]),
+                   default=0)
+        share = f"{100 * ours / b['qps']:.0f} %" if b["qps"] else "–"
+        lines.append(f"| {b['id']} | {b['db']} | {fmt(b['qps'])} | {b['how']} | {fmt(ours)} | {share} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bin", required=True, help="the legami binary (bench/run passes it)")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--duration", type=int, default=15, help="seconds measured per run")
+    p.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per run")
+    p.add_argument("--connections", default="16,64")
+    p.add_argument("--out", default=None, help="markdown file (default docs/benchmarks-results.md)")
+    p.add_argument("--quick", action="store_true",
+                   help="scale 0.01, 2 s per run, 1 s warm-up (CI: keeps the harness working)")
+    raw = sys.argv[1:]
+    args = p.parse_args()
+    args.raw = [a for i, a in enumerate(raw) if a != "--bin" and (i == 0 or raw[i - 1] != "--bin")]
+    if args.quick:
+        args.scale, args.duration, args.warmup = 0.01, 2, 1
+    args.connections = [int(c) for c in args.connections.split(",")]
+    args.dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    out = args.out or os.path.join(
+        ROOT, "target/bench/quick.md" if args.quick else "docs/benchmarks-results.md")
+    workdir = os.path.join(ROOT, "target", "bench")
+    os.makedirs(workdir, exist_ok=True)
+    results, baselines, meta = [], [], {}
+    for kind in args.dbs:
+        run_database(kind, args, workdir, results, baselines, meta)
+    text = report(args, results, baselines, meta)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text)
+    print(text)
+    log(f"written to {out}")
+    # The harness must keep working: an error answer in any scenario fails the run (timings and
+    # client-side timeouts never do).
+    failed = [r for r in results if r["errors"]]
+    if failed:
+        log(f"{len(failed)} runs had errors: " + ", ".join(f"{r['db']} {r['id']}@{r['conns']}"
+                                                          for r in failed))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
