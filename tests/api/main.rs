@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod cache;
 mod feed;
 mod helpers;
 mod labs;

@@ -5,6 +5,7 @@
 //! document; the same document drives the `405 Allow` answers of the fallback service.
 
 pub mod auth;
+pub mod cache;
 pub mod caller;
 pub mod cursor;
 pub mod dto;

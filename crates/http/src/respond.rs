@@ -121,7 +121,7 @@ pub fn etag_of(body: &[u8]) -> String {
 }
 
 /// Whether `If-None-Match` names `etag` (or `*`).
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
+pub(crate) fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

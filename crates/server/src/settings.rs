@@ -106,6 +106,25 @@ pub struct Settings {
     )]
     pub rate_limit_authenticated: u32,
 
+    /// Memory for cached anonymous GET answers, MiB (0: off). Exact for writes made through
+    /// this process; writes made elsewhere are seen within the TTL.
+    #[arg(
+        long,
+        env = "LEGAMI_RESPONSE_CACHE_MB",
+        default_value_t = 32,
+        global = true
+    )]
+    pub response_cache_mb: u64,
+
+    /// Longest life of a cached answer, milliseconds.
+    #[arg(
+        long,
+        env = "LEGAMI_RESPONSE_CACHE_TTL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub response_cache_ttl_ms: u64,
+
     /// Failed logins per account or client (and 4x that per address) before `429` (0: off).
     #[arg(
         long,
@@ -196,6 +215,8 @@ impl fmt::Debug for Settings {
             .field("seed_demo_on_empty", &self.seed_demo_on_empty)
             .field("rate_limit_anonymous", &self.rate_limit_anonymous)
             .field("rate_limit_authenticated", &self.rate_limit_authenticated)
+            .field("response_cache_mb", &self.response_cache_mb)
+            .field("response_cache_ttl_ms", &self.response_cache_ttl_ms)
             .field("login_max_failures", &self.login_max_failures)
             .field("login_window_secs", &self.login_window_secs)
             .field("env", &self.env)
@@ -226,6 +247,8 @@ impl Settings {
             shutdown_timeout_secs: 5,
             rate_limit_anonymous: 0,
             rate_limit_authenticated: 0,
+            response_cache_mb: 8,
+            response_cache_ttl_ms: 1000,
             login_max_failures: 5,
             login_window_secs: 900,
             env: "development".into(),

@@ -189,6 +189,10 @@ impl Application {
                 std::time::Duration::from_secs(settings.login_window_secs),
             )),
         });
+        let response_cache = web::Data::new(legami_http::cache::ResponseCache::new(
+            settings.response_cache_mb,
+            std::time::Duration::from_millis(settings.response_cache_ttl_ms),
+        ));
         let limits = web::Data::new(legami_http::limits::RateLimits::new(
             settings.rate_limit_anonymous,
             settings.rate_limit_authenticated,
@@ -217,6 +221,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(routes.clone())
                 .app_data(limits.clone())
+                .app_data(response_cache.clone())
                 .configure(legami_http::configure)
                 .into_app()
                 .configure(|cfg| {
@@ -234,6 +239,7 @@ impl Application {
                     }),
                 )
                 .default_service(web::to(legami_http::fallback))
+                .wrap(from_fn(legami_http::cache::response_cache))
                 .wrap(from_fn(legami_http::limits::idempotency))
                 .wrap(from_fn(legami_http::limits::rate_limit))
                 .wrap(from_fn(legami_http::middleware::request_context))

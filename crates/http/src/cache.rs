@@ -1,0 +1,187 @@
+//! An in-process cache of the answers to anonymous `GET`s.
+//!
+//! Anonymous answers are already public (`Cache-Control: public, max-age=60`); keeping the
+//! rendered bytes lets a hot record, page or map box skip the database. The cache stays exact for
+//! every write made through this process: each entry carries the write generation it was read
+//! at, and any `POST`, `PUT`, `PATCH` or `DELETE` (token endpoints aside) moves the generation on
+//! when it ends, so nothing read before or during a write is served after it. Writes made by
+//! other processes (a second instance, `legami seed`) are seen within the entry lifetime
+//! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 1 s by default). Only `200` answers with a known length up to
+//! 1 MiB are kept (no streamed exports, no errors, no health checks); the total size is bounded
+//! by `LEGAMI_RESPONSE_CACHE_MB` (`quick_cache`, weighted by bytes); 0 turns the cache off.
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::{Error, HttpResponse};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Largest answer kept.
+const MAX_ENTRY: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    uri: String,
+    accept: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Stored {
+    generation: u64,
+    at: Instant,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    etag: Option<String>,
+    body: Bytes,
+}
+
+#[derive(Debug, Clone)]
+struct Entry(Arc<Stored>);
+
+#[derive(Debug, Clone)]
+struct ByBytes;
+
+impl quick_cache::Weighter<Key, Entry> for ByBytes {
+    fn weight(&self, key: &Key, val: &Entry) -> u64 {
+        (key.uri.len() + key.accept.len() + val.0.body.len() + 256) as u64
+    }
+}
+
+/// The shared cache (one per server, across workers).
+pub struct ResponseCache {
+    entries: Option<quick_cache::sync::Cache<Key, Entry, ByBytes>>,
+    generation: AtomicU64,
+    ttl: Duration,
+}
+
+impl ResponseCache {
+    /// A cache of at most `megabytes` (0: off) whose entries live at most `ttl`.
+    pub fn new(megabytes: u64, ttl: Duration) -> Self {
+        let bytes = megabytes.saturating_mul(1 << 20);
+        Self {
+            entries: (bytes > 0 && !ttl.is_zero())
+                .then(|| quick_cache::sync::Cache::with_weighter(4096, bytes, ByBytes)),
+            generation: AtomicU64::new(0),
+            ttl,
+        }
+    }
+
+    /// Forgets everything read so far (called when a write ends).
+    pub fn written(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(c) = &self.entries {
+            c.clear();
+        }
+    }
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache")
+            .field("on", &self.entries.is_some())
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn cacheable(req: &ServiceRequest) -> bool {
+    req.method() == Method::GET
+        && !req.headers().contains_key(header::AUTHORIZATION)
+        && !req.path().starts_with("/health")
+}
+
+fn changes_data(req: &ServiceRequest) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !req.path().starts_with("/api/v1/auth/")
+}
+
+/// The middleware (innermost: it sees the handler's own answer, before compression, CORS and
+/// request ids are added).
+pub async fn response_cache(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(cache) = req.app_data::<web::Data<ResponseCache>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let Some(entries) = cache.entries.as_ref() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    if changes_data(&req) {
+        let res = next.call(req).await;
+        cache.written();
+        return Ok(res?.map_into_boxed_body());
+    }
+    if !cacheable(&req) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let key = Key {
+        uri: req.uri().to_string(),
+        accept: req
+            .headers()
+            .get(header::ACCEPT)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default(),
+    };
+    let generation = cache.generation.load(Ordering::SeqCst);
+    if let Some(Entry(hit)) = entries.get(&key)
+        && hit.generation == generation
+        && hit.at.elapsed() < cache.ttl
+    {
+        let fresh = hit
+            .etag
+            .as_deref()
+            .is_some_and(|etag| crate::respond::not_modified(req.request(), etag));
+        let mut res = if fresh {
+            HttpResponse::NotModified()
+        } else {
+            HttpResponse::Ok()
+        };
+        for (name, value) in &hit.headers {
+            if !fresh || *name != header::CONTENT_TYPE {
+                res.append_header((name.clone(), value.clone()));
+            }
+        }
+        let res = if fresh {
+            res.finish()
+        } else {
+            res.body(hit.body.clone())
+        };
+        return Ok(req.into_response(res));
+    }
+    let res = next.call(req).await?;
+    let small = matches!(res.response().body().size(), BodySize::Sized(n) if n <= MAX_ENTRY);
+    if res.status() != StatusCode::OK || !small {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let body = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| actix_web::error::ErrorInternalServerError("answer body unreadable"))?;
+    let headers: Vec<(HeaderName, HeaderValue)> = res
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let etag = res
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    entries.insert(
+        key,
+        Entry(Arc::new(Stored {
+            generation,
+            at: Instant::now(),
+            headers,
+            etag,
+            body: body.clone(),
+        })),
+    );
+    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))))
+}
