@@ -138,8 +138,12 @@ def psql(url, sql):
                    check=True, capture_output=True, text=True)
 
 
+EXTRA_ENV = {}
+
+
 def env_for(db, port):
     env = dict(os.environ)
+    env.update(EXTRA_ENV)
     env.update({
         "LEGAMI_DATABASE_URL": db.url,
         "LEGAMI_BIND": f"127.0.0.1:{port}",
@@ -150,6 +154,7 @@ def env_for(db, port):
         "LEGAMI_LOG": "warn",
         "LEGAMI_LOG_FORMAT": "json",
     })
+    env.update(EXTRA_ENV)
     return env
 
 
@@ -518,6 +523,8 @@ def main():
     p.add_argument("--warmup", type=int, default=5, help="seconds of warm-up per run")
     p.add_argument("--connections", default="16,64")
     p.add_argument("--out", default=None, help="markdown file (default docs/benchmarks-results.md)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra server setting, e.g. LEGAMI_RESPONSE_CACHE_MB=0 (repeatable)")
     p.add_argument("--quick", action="store_true",
                    help="scale 0.01, 2 s per run, 1 s warm-up (CI: keeps the harness working)")
     raw = sys.argv[1:]
@@ -526,18 +533,22 @@ def main():
     if args.quick:
         args.scale, args.duration, args.warmup = 0.01, 2, 1
     args.connections = [int(c) for c in args.connections.split(",")]
+    for kv in args.server_env:
+        k, _, v = kv.partition("=")
+        EXTRA_ENV[k] = v
     args.dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     out = args.out or os.path.join(
         ROOT, "target/bench/quick.md" if args.quick else "docs/benchmarks-results.md")
     workdir = os.path.join(ROOT, "target", "bench")
     os.makedirs(workdir, exist_ok=True)
     results, baselines, meta = [], [], {}
+    os.makedirs(os.path.dirname(out), exist_ok=True)
     for kind in args.dbs:
         run_database(kind, args, workdir, results, baselines, meta)
-    text = report(args, results, baselines, meta)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        f.write(text)
+        # Written after each database, so a long run keeps what it measured.
+        text = report(args, results, baselines, meta)
+        with open(out, "w") as f:
+            f.write(text)
     print(text)
     log(f"written to {out}")
     # The harness must keep working: an error answer in any scenario fails the run (timings and
