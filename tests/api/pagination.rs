@@ -137,3 +137,61 @@ async fn tampered_or_foreign_cursors_are_400() {
         assert_eq!(p["errors"][0]["field"], "cursor", "{path}");
     }
 }
+
+#[tokio::test]
+async fn metric_cursors_walk_ties_on_the_period_once_in_order() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_org("Capofila paginazione", json!({})).await;
+    let p = json_of(
+        app.post(
+            "/api/v1/projects",
+            &json!({"title": "Paginazione", "lead_organisation_id": lead["id"], "phase": "active", "status": "published"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let pid = p["id"].as_str().unwrap();
+    // Three periods, many observations on each: every page boundary falls inside a tie.
+    let rows: Vec<Value> = (0..30)
+        .map(|i| {
+            let month = 1 + i % 3;
+            json!({"indicator": "volunteers", "kind": "actual", "value": i,
+                   "period_start": format!("2024-{month:02}-01"), "period_end": format!("2024-{month:02}-28")})
+        })
+        .collect();
+    json_of(
+        app.post(
+            &format!("/api/v1/projects/{pid}/metrics"),
+            &Value::Array(rows),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for (sort, desc) in [("period_start", false), ("-period_start", true)] {
+        let (items, pages) = walk(
+            &app,
+            &format!("/api/v1/metrics?project={pid}&limit=4&sort={sort}"),
+        )
+        .await;
+        assert_eq!(pages, 8, "{sort}");
+        let keys: Vec<(String, String)> = items
+            .iter()
+            .map(|m| {
+                (
+                    m["period_start"].as_str().unwrap().to_owned(),
+                    m["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected = keys.clone();
+        expected.sort();
+        if desc {
+            expected.reverse();
+        }
+        assert_eq!(keys, expected, "{sort}: ordered by (period_start, id)");
+        let unique: HashSet<&String> = keys.iter().map(|k| &k.1).collect();
+        assert_eq!(unique.len(), 30, "{sort}: every observation exactly once");
+    }
+}

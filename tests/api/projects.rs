@@ -529,3 +529,64 @@ async fn rollups_answer_exactly_like_the_raw_rows() {
     let admin = json_of(app.get_auth("/api/v1/metrics/summary").await, 200).await;
     assert_eq!(anon["data"], admin["data"]);
 }
+
+#[tokio::test]
+async fn a_burst_of_metric_batches_queues_instead_of_failing() {
+    // A small pool with a short wait: batches that all took a connection at once and queued on
+    // the write lock would leave reads and writes to time out (503).
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(
+            |s| {
+                s.db_max_connections = 5;
+                s.db_acquire_timeout_ms = 1000;
+            },
+            None,
+        )
+        .await,
+    );
+    let p = project(&app, "Raffica", json!({})).await;
+    let url = format!("/api/v1/projects/{}/metrics", p["id"].as_str().unwrap());
+    let rows: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"indicator": "families_supported", "kind": "actual", "value": i % 7,
+                        "period_start": format!("2023-{:02}-01", 1 + i % 12),
+                        "period_end": format!("2023-{:02}-28", 1 + i % 12)})
+        })
+        .collect();
+    let batch = Value::Array(rows);
+    let mut writers = Vec::new();
+    for _ in 0..32 {
+        let (app, url, batch) = (app.clone(), url.clone(), batch.clone());
+        writers.push(tokio::spawn(async move {
+            app.post(&url, &batch).await.status().as_u16()
+        }));
+    }
+    // Reads keep being answered while the batches queue.
+    for _ in 0..10 {
+        json_of(app.get("/api/v1/organisations?limit=1").await, 200).await;
+    }
+    for w in writers {
+        assert_eq!(w.await.unwrap(), 201);
+    }
+    let all = json_of(
+        app.get(&format!(
+            "/api/v1/metrics?project={}&limit=1",
+            p["id"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(all["page"]["total"], 32 * 1000);
+    let expected: i64 = 32 * (0..1000).map(|i| i % 7).sum::<i64>();
+    let summary = json_of(
+        app.get(&format!(
+            "/api/v1/metrics/summary?project={}&indicator=families_supported",
+            p["id"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(summary["data"][0]["actual"], expected as f64);
+}

@@ -199,6 +199,21 @@ pub fn if_match_ok(req: &HttpRequest, current: &str) -> bool {
 #[derive(Debug)]
 pub struct JsonAny(pub serde_json::Value);
 
+impl JsonAny {
+    /// Reads and parses a JSON body inside a handler, for handlers that must decide something
+    /// (a permission, a queue position) between reading the bytes and parsing them.
+    pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, ApiError> {
+        read_body(req, &mut payload.into_inner()).await
+    }
+
+    /// Parses bytes read by [`JsonAny::read`].
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(body)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    }
+}
+
 impl FromRequest for JsonAny {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -208,9 +223,7 @@ impl FromRequest for JsonAny {
         let mut payload = payload.take();
         Box::pin(async move {
             let body = read_body(&req, &mut payload).await?;
-            serde_json::from_slice(&body)
-                .map(Self)
-                .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+            Self::parse(&body)
         })
     }
 }

@@ -228,6 +228,10 @@ pub struct Listing<'a> {
     pub csv_columns: &'static [&'static str],
 }
 
+/// Rows read per query while streaming an export: large enough that the per-query cost vanishes,
+/// small enough that a batch in flight stays a few hundred kilobytes.
+const EXPORT_BATCH: u64 = 1000;
+
 /// Answers a collection request: a JSON page, or a streamed CSV / GeoJSON export with an ETag
 /// from `fingerprint`. `fetch` reads one page; `to_value` renders one item for this caller.
 pub async fn serve<T, F, Fut, V, FpFut>(
@@ -279,14 +283,15 @@ where
         }
     };
     let max = args.paged.then_some(args.page.limit);
-    let batches = respond::pages(fetch_batch, args.page.after.clone(), max, 500).map(move |b| {
-        b.map(|items| {
-            items
-                .iter()
-                .map(|t| fields.apply(to_value(t)))
-                .collect::<Vec<_>>()
-        })
-    });
+    let batches =
+        respond::pages(fetch_batch, args.page.after.clone(), max, EXPORT_BATCH).map(move |b| {
+            b.map(|items| {
+                items
+                    .iter()
+                    .map(|t| fields.apply(to_value(t)))
+                    .collect::<Vec<_>>()
+            })
+        });
     Ok(match args.format {
         Format::Csv => {
             let columns: Vec<&'static str> = l

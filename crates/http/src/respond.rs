@@ -344,32 +344,40 @@ where
     )
 }
 
-/// The value of a dotted column (`address.municipality`) in a JSON record, as CSV text.
-fn cell(record: &Value, column: &str) -> String {
-    let pointer = format!("/{}", column.replace('.', "/"));
-    match record.pointer(&pointer) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(";"),
-        Some(other) => other.to_string(),
+/// The value at a column's path (`["address", "municipality"]`) in a JSON record, as CSV text.
+fn cell<'a>(record: &'a Value, path: &[&str]) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    let found = path.iter().try_fold(record, |v, key| v.get(key));
+    match found {
+        None | Some(Value::Null) => Cow::Borrowed(""),
+        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+        Some(Value::Array(items)) => Cow::Owned(
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        Some(other) => Cow::Owned(other.to_string()),
     }
 }
 
-/// Writes records as CSV rows (with the header first when `header` is true).
+/// Writes records as CSV rows (with the header first when `header` is true); a dotted column
+/// (`address.municipality`) reads a nested field.
 pub fn csv_rows(columns: &[&str], records: &[Value], header: bool) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let paths: Vec<Vec<&str>> = columns.iter().map(|c| c.split('.').collect()).collect();
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(records.len() * 128));
     if header {
         let _ = w.write_record(columns);
     }
     for r in records {
-        let _ = w.write_record(columns.iter().map(|c| cell(r, c)));
+        for p in &paths {
+            let _ = w.write_field(cell(r, p).as_bytes());
+        }
+        let _ = w.write_record(None::<&[u8]>);
     }
     w.into_inner().unwrap_or_default()
 }

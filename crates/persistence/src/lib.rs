@@ -51,7 +51,10 @@ pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
         .min_connections(1)
         .acquire_timeout(config.acquire_timeout)
         .connect_timeout(config.acquire_timeout)
-        .test_before_acquire(true)
+        // An SQLite connection is a file handle in this process: it cannot go stale, and a ping
+        // before each use is one more hand-off to its worker thread. PostgreSQL connections can
+        // die with the server, so they are checked.
+        .test_before_acquire(!config.url.starts_with("sqlite"))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)

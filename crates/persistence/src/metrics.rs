@@ -542,10 +542,10 @@ pub async fn list(
                 _ => "?".to_owned(),
             }
         };
-        let (d1, d2, id) = (ph(date.into()), ph(date.into()), ph(pos.id.clone().into()));
-        where_all = format!(
-            "{where_all} AND (m.period_start {cmp} {d1} OR (m.period_start = {d2} AND m.id {cmp} {id}))"
-        );
+        // One row-value comparison: a range scan of the (period_start, id) index (see
+        // `pagination::after_expr`).
+        let (d, id) = (ph(date.into()), ph(pos.id.clone().into()));
+        where_all = format!("{where_all} AND (m.period_start, m.id) {cmp} ({d}, {id})");
     }
     let sql = format!(
         "SELECT m.* FROM metrics m JOIN projects p ON p.id = m.project_id WHERE {where_all} ORDER BY m.period_start {dir}, m.id {dir} LIMIT {}",

@@ -69,7 +69,17 @@ pub struct Page<T> {
     pub total: Option<u64>,
 }
 
-/// The condition "after (key, id)" for a sort column and the id column.
+/// The condition "after (key, id)" as one row-value comparison, `(sort, id) > (key, id)` (or `<`
+/// when descending). Both SQLite and PostgreSQL turn it into a range scan of a (sort, id) index,
+/// so a page costs the same at the millionth row as at the first; the equivalent
+/// `sort > key OR (sort = key AND id > id)` is read from the start of the index on every page.
+pub(crate) fn after_expr(col: Expr, id_col: Expr, desc: bool, key: Value, id: &str) -> Expr {
+    let left = Expr::tuple([col, id_col]);
+    let right = Expr::tuple([Expr::val(key), Expr::val(id.to_owned())]);
+    if desc { left.lt(right) } else { left.gt(right) }
+}
+
+/// [`after_expr`] for an entity's columns.
 pub(crate) fn after<C: ColumnTrait>(
     col: C,
     id_col: C,
@@ -77,23 +87,7 @@ pub(crate) fn after<C: ColumnTrait>(
     key: Value,
     id: &str,
 ) -> Condition {
-    let col_expr = Expr::col(col);
-    let id_expr = Expr::col(id_col);
-    let key2 = key.clone();
-    if desc {
-        Condition::any().add(col_expr.clone().lt(key)).add(
-            Condition::all()
-                .add(col_expr.eq(key2))
-                .add(id_expr.lt(id.to_owned())),
-        )
-    } else {
-        Condition::any().add(col_expr.clone().gt(key)).add(
-            Condition::all()
-                .add(col_expr.eq(key2))
-                .add(id_expr.gt(id.to_owned())),
-        )
-    }
-    .into_condition()
+    after_expr(Expr::col(col), Expr::col(id_col), desc, key, id).into_condition()
 }
 
 /// Splits the `limit + 1` rows read into a page and the position of the next one.

@@ -407,16 +407,13 @@ where
         } else {
             Value::from(pos.key.clone())
         };
-        let (col, id) = (Expr::col(a(sort_column)), Expr::col(a("id")));
-        let after = if page.sort.desc {
-            Cond::any()
-                .add(col.clone().lt(key.clone()))
-                .add(Cond::all().add(col.eq(key)).add(id.lt(pos.id.clone())))
-        } else {
-            Cond::any()
-                .add(col.clone().gt(key.clone()))
-                .add(Cond::all().add(col.eq(key)).add(id.gt(pos.id.clone())))
-        };
+        let after = crate::pagination::after_expr(
+            Expr::col(a(sort_column)),
+            Expr::col(a("id")),
+            page.sort.desc,
+            key,
+            &pos.id,
+        );
         q = q.filter(after);
     }
     let rows = q

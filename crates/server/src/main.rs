@@ -3,6 +3,13 @@
 use clap::{Parser, Subcommand};
 use legami_server::{Application, Settings, open_database, telemetry};
 
+/// mimalloc instead of glibc's malloc: a server allocates and frees many short-lived buffers
+/// on several threads, where glibc keeps per-thread arenas that grow and are seldom returned to
+/// the system (resident memory climbed past 400 MiB under metric ingestion), and its
+/// allocation paths were a fifth of the CPU time of a CSV export.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Legami: a public JSON API for community welfare networks.
 #[derive(Parser)]
 #[command(name = "legami", version, about)]

@@ -188,6 +188,12 @@ impl Application {
                 settings.login_max_failures,
                 std::time::Duration::from_secs(settings.login_window_secs),
             )),
+            ingest: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                legami_http::state::ingest_permits(
+                    db.get_database_backend(),
+                    settings.db_max_connections,
+                ),
+            )),
         });
         let response_cache = web::Data::new(legami_http::cache::ResponseCache::new(
             settings.response_cache_mb,

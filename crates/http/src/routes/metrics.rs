@@ -271,10 +271,20 @@ pub async fn create_metrics(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<ProjectPath>,
-    body: JsonAny,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let project = find_project(&state, &path.id, &caller.visibility()).await?;
     caller.may_write_metrics(&project.fields.owners())?;
+    // The raw bytes are read before queueing (their size is bounded by the body limit); the
+    // parsed rows, the write and the answer exist only for the batches holding a permit.
+    let raw = JsonAny::read(&req, payload).await?;
+    let _permit = state
+        .ingest
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable("the server is stopping".into()))?;
+    let body = JsonAny::parse(&raw)?;
+    drop(raw);
     let (items, single) = match body.0 {
         Value::Array(items) => (items, false),
         obj @ Value::Object(_) => (vec![obj], true),
