@@ -75,3 +75,38 @@ async fn writes_made_elsewhere_are_seen_within_the_ttl_and_tokens_bypass_the_cac
         assert_eq!(app.get("/health/ready").await.status(), 200);
     }
 }
+
+static SLOW_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn slow_route(cfg: &mut actix_web::web::ServiceConfig) {
+    async fn slow() -> &'static str {
+        SLOW_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        "lento"
+    }
+    cfg.route("/test/slow", actix_web::web::get().to(slow));
+}
+
+#[tokio::test]
+async fn concurrent_misses_for_one_answer_reach_the_handler_once() {
+    let app = std::sync::Arc::new(TestApp::spawn_with(|_| {}, Some(slow_route)).await);
+    let mut readers = Vec::new();
+    for _ in 0..16 {
+        let app = app.clone();
+        readers.push(tokio::spawn(async move {
+            let res = app.get("/test/slow").await;
+            (res.status().as_u16(), res.text().await.unwrap())
+        }));
+    }
+    for r in readers {
+        assert_eq!(r.await.unwrap(), (200, "lento".to_owned()));
+    }
+    assert_eq!(
+        SLOW_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the first miss asks the handler, the others wait for its answer"
+    );
+    // Authenticated readers are never served from the cache, nor made to wait on it.
+    assert_eq!(app.get_auth("/test/slow").await.status(), 200);
+    assert_eq!(SLOW_CALLS.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -6,7 +6,7 @@
 //! at, and any `POST`, `PUT`, `PATCH` or `DELETE` (token endpoints aside) moves the generation on
 //! when it ends, so nothing read before or during a write is served after it. Writes made by
 //! other processes (a second instance, `legami seed`) are seen within the entry lifetime
-//! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 1 s by default). Only `200` answers with a known length up to
+//! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by default). Only `200` answers with a known length up to
 //! 1 MiB are kept (no streamed exports, no errors, no health checks); the total size is bounded
 //! by `LEGAMI_RESPONSE_CACHE_MB` (`quick_cache`, weighted by bytes); 0 turns the cache off.
 
@@ -88,6 +88,29 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
+/// The stored answer, or a `304` when the request's `If-None-Match` already has it.
+fn replay(req: &ServiceRequest, hit: &Stored) -> HttpResponse {
+    let fresh = hit
+        .etag
+        .as_deref()
+        .is_some_and(|etag| crate::respond::not_modified(req.request(), etag));
+    let mut res = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    for (name, value) in &hit.headers {
+        if !fresh || *name != header::CONTENT_TYPE {
+            res.append_header((name.clone(), value.clone()));
+        }
+    }
+    if fresh {
+        res.finish()
+    } else {
+        res.body(hit.body.clone())
+    }
+}
+
 fn cacheable(req: &ServiceRequest) -> bool {
     req.method() == Method::GET
         && !req.headers().contains_key(header::AUTHORIZATION)
@@ -128,30 +151,25 @@ pub async fn response_cache(
             .unwrap_or_default(),
     };
     let generation = cache.generation.load(Ordering::SeqCst);
-    if let Some(Entry(hit)) = entries.get(&key)
-        && hit.generation == generation
-        && hit.at.elapsed() < cache.ttl
-    {
-        let fresh = hit
-            .etag
-            .as_deref()
-            .is_some_and(|etag| crate::respond::not_modified(req.request(), etag));
-        let mut res = if fresh {
-            HttpResponse::NotModified()
-        } else {
-            HttpResponse::Ok()
-        };
-        for (name, value) in &hit.headers {
-            if !fresh || *name != header::CONTENT_TYPE {
-                res.append_header((name.clone(), value.clone()));
+    // Single flight: the first request for a missing (or stale) key gets a guard and asks the
+    // handler; concurrent requests for the same key wait for its answer instead of all reaching
+    // the database at once when a hot entry expires.
+    let mut guard = None;
+    for _ in 0..3 {
+        match entries.get_value_or_guard_async(&key).await {
+            // An answer read at this generation or a later one is as fresh as this request.
+            Ok(Entry(hit)) if hit.generation >= generation && hit.at.elapsed() < cache.ttl => {
+                let res = replay(&req, &hit);
+                return Ok(req.into_response(res));
+            }
+            Ok(Entry(stale)) => {
+                entries.remove_if(&key, |e| Arc::ptr_eq(&e.0, &stale));
+            }
+            Err(g) => {
+                guard = Some(g);
+                break;
             }
         }
-        let res = if fresh {
-            res.finish()
-        } else {
-            res.body(hit.body.clone())
-        };
-        return Ok(req.into_response(res));
     }
     let res = next.call(req).await?;
     let small = matches!(res.response().body().size(), BodySize::Sized(n) if n <= MAX_ENTRY);
@@ -173,15 +191,18 @@ pub async fn response_cache(
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    entries.insert(
-        key,
-        Entry(Arc::new(Stored {
-            generation,
-            at: Instant::now(),
-            headers,
-            etag,
-            body: body.clone(),
-        })),
-    );
+    let entry = Entry(Arc::new(Stored {
+        generation,
+        at: Instant::now(),
+        headers,
+        etag,
+        body: body.clone(),
+    }));
+    match guard {
+        Some(g) => {
+            let _ = g.insert(entry);
+        }
+        None => entries.insert(key, entry),
+    }
     Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))))
 }

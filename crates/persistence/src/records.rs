@@ -96,36 +96,43 @@ pub(crate) async fn count(db: &impl ConnectionTrait, q: &SelectStatement) -> Sto
 }
 
 /// The derived slug, with the smallest free numeric suffix when the plain one is taken.
+///
+/// Candidates are probed by equality, a window at a time (`base`, `base-2` ... `base-64`, then
+/// the next 64), so each probe is an index lookup on both databases; a `LIKE 'base-%'` is a
+/// full scan on SQLite (its LIKE folds case) and on PostgreSQL outside the C collation, which
+/// made every create slower as the table grew.
 pub(crate) async fn free_slug(
     db: &impl ConnectionTrait,
     table: &str,
     base: Slug,
 ) -> StoreResult<Slug> {
-    let q = Query::select()
-        .column(a("slug"))
-        .from(a(table))
-        .cond_where(
-            Cond::any()
-                .add(Expr::col(a("slug")).eq(base.as_str()))
-                .add(Expr::col(a("slug")).like(format!("{}-%", base.as_str()))),
-        )
-        .to_owned();
-    let taken: HashSet<String> = db
-        .query_all(&q)
-        .await?
-        .into_iter()
-        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-        .collect();
-    if !taken.contains(base.as_str()) {
-        return Ok(base);
-    }
-    let mut n = 2;
+    const WINDOW: u32 = 64;
+    let mut first = 1;
     loop {
-        let candidate = base.with_suffix(n);
-        if !taken.contains(candidate.as_str()) {
-            return Ok(candidate);
+        let candidates: Vec<Slug> = (first..first + WINDOW)
+            .map(|n| {
+                if n == 1 {
+                    base.clone()
+                } else {
+                    base.with_suffix(n)
+                }
+            })
+            .collect();
+        let q = Query::select()
+            .column(a("slug"))
+            .from(a(table))
+            .and_where(Expr::col(a("slug")).is_in(candidates.iter().map(|c| c.as_str().to_owned())))
+            .to_owned();
+        let taken: HashSet<String> = db
+            .query_all(&q)
+            .await?
+            .into_iter()
+            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+            .collect();
+        if let Some(free) = candidates.into_iter().find(|c| !taken.contains(c.as_str())) {
+            return Ok(free);
         }
-        n += 1;
+        first += WINDOW;
     }
 }
 

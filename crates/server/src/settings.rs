@@ -116,11 +116,13 @@ pub struct Settings {
     )]
     pub response_cache_mb: u64,
 
-    /// Longest life of a cached answer, milliseconds.
+    /// Longest life of a cached answer, milliseconds: how late an anonymous reader may see a
+    /// write made by another process or instance (writes through this one are seen at once).
+    /// Well inside the `max-age=60` that anonymous answers already carry.
     #[arg(
         long,
         env = "LEGAMI_RESPONSE_CACHE_TTL_MS",
-        default_value_t = 1000,
+        default_value_t = 10_000,
         global = true
     )]
     pub response_cache_ttl_ms: u64,

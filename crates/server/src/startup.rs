@@ -59,10 +59,24 @@ pub async fn signing_keys(
 
 /// Opens the pool and migrates.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    open_database_with(settings, None).await
+}
+
+/// Opens the pool for a bulk load (`seed synthetic`): SQLite connections get a 256 MiB page
+/// cache, so the indexes a large transaction touches stay in memory until it commits.
+pub async fn open_bulk_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    open_database_with(settings, Some(256 * 1024)).await
+}
+
+async fn open_database_with(
+    settings: &Settings,
+    sqlite_cache_kib: Option<u32>,
+) -> anyhow::Result<DatabaseConnection> {
     let config = DbConfig {
         url: settings.database_url.clone(),
         max_connections: settings.db_max_connections,
         acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
+        sqlite_cache_kib,
     };
     let db = legami_persistence::connect(&config)
         .await
