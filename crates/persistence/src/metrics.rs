@@ -547,8 +547,11 @@ pub async fn list(
         let (d, id) = (ph(date.into()), ph(pos.id.clone().into()));
         where_all = format!("{where_all} AND (m.period_start, m.id) {cmp} ({d}, {id})");
     }
+    // CROSS JOIN keeps metrics as SQLite's outer loop, so a page is a range of the
+    // (period_start, id) index; with planner statistics SQLite otherwise drives from projects
+    // and sorts every observation for each page. PostgreSQL reads it as a plain inner join.
     let sql = format!(
-        "SELECT m.* FROM metrics m JOIN projects p ON p.id = m.project_id WHERE {where_all} ORDER BY m.period_start {dir}, m.id {dir} LIMIT {}",
+        "SELECT m.* FROM metrics m CROSS JOIN projects p WHERE p.id = m.project_id AND {where_all} ORDER BY m.period_start {dir}, m.id {dir} LIMIT {}",
         page.limit + 1
     );
     let rows = db
