@@ -9,7 +9,6 @@ async fn migrations_run_up_down_up_and_are_rerunnable() {
         url: test_db.url.clone(),
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
-        sqlite_cache_kib: None,
     })
     .await
     .unwrap();

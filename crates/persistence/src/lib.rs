@@ -42,15 +42,11 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before it is a 503.
     pub acquire_timeout: Duration,
-    /// SQLite page cache per connection, in KiB (`None`: SQLite's 2 MiB). Bulk loads that
-    /// write large transactions set it high so that pages are not spilled mid-transaction.
-    pub sqlite_cache_kib: Option<u32>,
 }
 
 /// Opens a pool. SQLite files are created when missing and run in WAL mode with foreign keys on.
 pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
     let mut opts = ConnectOptions::new(config.url.clone());
-    let cache_kib = config.sqlite_cache_kib;
     opts.max_connections(config.max_connections)
         .min_connections(1)
         .acquire_timeout(config.acquire_timeout)
@@ -60,17 +56,12 @@ pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
         // die with the server, so they are checked.
         .test_before_acquire(!config.url.starts_with("sqlite"))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            let o = o
-                .create_if_missing(true)
+        .map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
                 .foreign_keys(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10));
-            match cache_kib {
-                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
-                None => o,
-            }
+                .busy_timeout(Duration::from_secs(10))
         });
     Ok(Database::connect(opts).await?)
 }

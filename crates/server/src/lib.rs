@@ -8,4 +8,4 @@ pub mod synthetic;
 pub mod telemetry;
 
 pub use settings::Settings;
-pub use startup::{Application, open_bulk_database, open_database};
+pub use startup::{Application, open_database};

@@ -118,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Seed {
             what: SeedWhat::Synthetic { scale },
         } => {
-            let db = legami_server::open_bulk_database(&settings).await?;
+            let db = open_database(&settings).await?;
             let started = std::time::Instant::now();
             let s = legami_server::synthetic::seed(&db, scale).await?;
             println!(

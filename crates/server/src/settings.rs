@@ -26,11 +26,11 @@ pub struct Settings {
     )]
     pub bind: String,
 
-    /// Largest database pool.
+    /// Largest database pool (0: by backend, see [`Settings::pool_size`]).
     #[arg(
         long,
         env = "LEGAMI_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
+        default_value_t = 0,
         global = true
     )]
     pub db_max_connections: u32,
@@ -232,6 +232,21 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// The pool size: `db_max_connections`, or by backend when it is 0. SQLite runs every query
+    /// on the server's own CPUs, so connections beyond two per core add no throughput, only the
+    /// page and statement caches each one keeps (about 10 MiB apiece under load); PostgreSQL
+    /// connections mostly wait on the network, so 16.
+    pub fn pool_size(&self) -> u32 {
+        match self.db_max_connections {
+            0 if self.database_url.starts_with("sqlite") => {
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+                u32::try_from(cores * 2).unwrap_or(u32::MAX).max(4)
+            }
+            0 => 16,
+            n => n,
+        }
+    }
+
     /// Settings with every default, for tests and embedding (`database_url` and `bind` given).
     pub fn for_tests(database_url: &str) -> Self {
         Self {

@@ -59,24 +59,10 @@ pub async fn signing_keys(
 
 /// Opens the pool and migrates.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    open_database_with(settings, None).await
-}
-
-/// Opens the pool for a bulk load (`seed synthetic`): SQLite connections get a 256 MiB page
-/// cache, so the indexes a large transaction touches stay in memory until it commits.
-pub async fn open_bulk_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    open_database_with(settings, Some(256 * 1024)).await
-}
-
-async fn open_database_with(
-    settings: &Settings,
-    sqlite_cache_kib: Option<u32>,
-) -> anyhow::Result<DatabaseConnection> {
     let config = DbConfig {
         url: settings.database_url.clone(),
-        max_connections: settings.db_max_connections,
+        max_connections: settings.pool_size(),
         acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
-        sqlite_cache_kib,
     };
     let db = legami_persistence::connect(&config)
         .await
@@ -192,7 +178,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        let (prom, pool_task) = metrics(&db, settings.db_max_connections)?;
+        let (prom, pool_task) = metrics(&db, settings.pool_size())?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             cursor_secret: settings.cursor_secret.clone(),
@@ -203,10 +189,7 @@ impl Application {
                 std::time::Duration::from_secs(settings.login_window_secs),
             )),
             ingest: std::sync::Arc::new(tokio::sync::Semaphore::new(
-                legami_http::state::ingest_permits(
-                    db.get_database_backend(),
-                    settings.db_max_connections,
-                ),
+                legami_http::state::ingest_permits(db.get_database_backend(), settings.pool_size()),
             )),
         });
         let response_cache = web::Data::new(legami_http::cache::ResponseCache::new(

@@ -246,6 +246,39 @@ fn prefix(err: ApiError, at: &str) -> ApiError {
     }
 }
 
+/// The observations of a batch body (is it one object?), each parsed or with its error. A
+/// well-formed body, the usual case, is parsed straight into `MetricInput`s; only one with a bad
+/// row goes through `serde_json::Value`, where each row is deserialised on its own so that the
+/// errors name the row and the field.
+fn batch_items(raw: &[u8]) -> Result<(Vec<Result<MetricInput, ApiError>>, bool), ApiError> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            if let Ok(rows) = serde_json::from_slice::<Vec<MetricInput>>(raw) {
+                return Ok((rows.into_iter().map(Ok).collect(), false));
+            }
+        }
+        Some(b'{') => {
+            if let Ok(row) = serde_json::from_slice::<MetricInput>(raw) {
+                return Ok((vec![Ok(row)], true));
+            }
+        }
+        _ => {}
+    }
+    let (values, single) = match JsonAny::parse(raw)?.0 {
+        Value::Array(items) => (items, false),
+        obj @ Value::Object(_) => (vec![obj], true),
+        _ => {
+            return Err(ApiError::bad_request(
+                "send one observation object or an array of them",
+            ));
+        }
+    };
+    Ok((
+        values.into_iter().map(from_value::<MetricInput>).collect(),
+        single,
+    ))
+}
+
 /// Record observations of a project: one object, or an array of up to 1,000, all or nothing.
 ///
 /// Every row is checked before anything is stored; each bad row gets its own `errors[]` entries
@@ -283,17 +316,8 @@ pub async fn create_metrics(
         .acquire()
         .await
         .map_err(|_| ApiError::Unavailable("the server is stopping".into()))?;
-    let body = JsonAny::parse(&raw)?;
+    let (items, single) = batch_items(&raw)?;
     drop(raw);
-    let (items, single) = match body.0 {
-        Value::Array(items) => (items, false),
-        obj @ Value::Object(_) => (vec![obj], true),
-        _ => {
-            return Err(ApiError::bad_request(
-                "send one observation object or an array of them",
-            ));
-        }
-    };
     if items.is_empty() {
         return Err(ApiError::invalid(
             "/",
@@ -317,7 +341,7 @@ pub async fn create_metrics(
         } else {
             format!("/{i}")
         };
-        match from_value::<MetricInput>(item) {
+        match item {
             Ok(input) => {
                 if let Some(r) = parse_row(&input, &at, &mut e) {
                     rows.push(r);
