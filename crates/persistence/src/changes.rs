@@ -4,7 +4,7 @@ use crate::entities::changes;
 use crate::error::StoreResult;
 use chrono::{DateTime, Utc};
 use legami_domain::Status;
-use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ConnectionTrait, Set};
+use sea_orm::{ActiveValue::NotSet, ConnectionTrait, EntityTrait, Set};
 
 /// What happened to a record.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +28,8 @@ pub(crate) async fn record(
         db.execute_unprepared("LOCK TABLE changes IN SHARE ROW EXCLUSIVE MODE")
             .await?;
     }
-    changes::ActiveModel {
+    // Without RETURNING: nothing reads the new row back (one statement, not two).
+    let entry = changes::ActiveModel {
         seq: NotSet,
         entity: Set(entity.to_owned()),
         record_id: Set(id.to_owned()),
@@ -38,9 +39,10 @@ pub(crate) async fn record(
         }),
         status: Set(status.as_str().to_owned()),
         at: Set(at),
-    }
-    .insert(db)
-    .await?;
+    };
+    changes::Entity::insert(entry)
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 

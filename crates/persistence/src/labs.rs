@@ -499,7 +499,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
-    crate::search::reindex(&txn, ENTITY, &id).await?;
+    crate::search::index_new(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
     crate::audit::record_views(
         &txn,

@@ -463,7 +463,7 @@ where
     Entity::insert(am).exec_without_returning(&txn).await?;
     write_themes(&txn, &id, &fields.themes).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
-    crate::search::reindex(&txn, ENTITY, &id).await?;
+    crate::search::index_new(&txn, ENTITY, &id).await?;
     let created = load(&txn, &id).await?;
     crate::audit::record_views(
         &txn,

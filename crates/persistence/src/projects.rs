@@ -526,7 +526,7 @@ pub async fn create<C: ConnectionTrait + TransactionTrait>(
     Entity::insert(am).exec_without_returning(&txn).await?;
     write_links(&txn, &id, &f).await?;
     changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
-    crate::search::reindex(&txn, ENTITY, &id).await?;
+    crate::search::index_new(&txn, ENTITY, &id).await?;
     let p = load(&txn, &id).await?;
     crate::audit::record_views(
         &txn,

@@ -302,13 +302,13 @@ async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Store
     Ok(())
 }
 
-/// Rewrites the search document of a record (removes it when the record is gone or deleted).
-pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> StoreResult<()> {
-    if !INDEXED.contains(&entity) {
-        return Ok(());
-    }
-    let uuid = Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string()))?;
-    let pg = db.get_database_backend() == DbBackend::Postgres;
+/// Removes a record's search document (and, on SQLite, its full-text row).
+async fn remove_doc(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    id: &str,
+    pg: bool,
+) -> StoreResult<()> {
     if !pg {
         // By rowid: the FTS5 table's own columns are not indexed.
         exec(
@@ -323,7 +323,37 @@ pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> Store
         "DELETE FROM search_docs WHERE entity = ? AND record_id = ?",
         vec![entity.into(), id.into()],
     )
-    .await?;
+    .await
+}
+
+/// Rewrites the search document of a record (removes it when the record is gone or deleted).
+pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> StoreResult<()> {
+    write_doc(db, entity, id, true).await
+}
+
+/// Writes the search document of a record created in this transaction (it has none to remove).
+pub(crate) async fn index_new(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    id: &str,
+) -> StoreResult<()> {
+    write_doc(db, entity, id, false).await
+}
+
+async fn write_doc(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    id: &str,
+    replace: bool,
+) -> StoreResult<()> {
+    if !INDEXED.contains(&entity) {
+        return Ok(());
+    }
+    let uuid = Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string()))?;
+    let pg = db.get_database_backend() == DbBackend::Postgres;
+    if replace {
+        remove_doc(db, entity, id, pg).await?;
+    }
     let Some(doc) = load(db, entity, uuid).await? else {
         return Ok(());
     };
