@@ -84,18 +84,20 @@ fn main() -> anyhow::Result<()> {
     if let Command::Seed {
         what: SeedWhat::Synthetic { .. },
     } = cli.command
+        && cli.settings.database_url.starts_with("sqlite")
     {
         pin_to_one_core();
     }
     actix_web::rt::System::new().block_on(run(cli))
 }
 
-/// Keeps a bulk load on one CPU core. The load is a single writer that hands ~20 statements per
+/// Keeps a bulk load into SQLite on one CPU core. The load is a single writer that hands ~20 statements per
 /// record to the database driver's worker thread and waits for each answer; with the two threads
 /// on different cores every hand-off is a cross-core wake-up (`perf`: ~45 % of the time in the
 /// kernel's scheduler), while on one core it is a plain switch: scale 0.25 on SQLite took 12.2-12.6 s
 /// pinned against 18.5-20.2 s unpinned. The runtime here is single-threaded and threads started
 /// later (the driver's) inherit the pinning; nothing is lost, as SQLite has one writer anyway.
+/// (PostgreSQL runs in its own processes, which want the other core: 140-156 s either way.)
 fn pin_to_one_core() {
     if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().next()) {
         core_affinity::set_for_current(core);
