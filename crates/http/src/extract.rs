@@ -200,8 +200,8 @@ pub fn if_match_ok(req: &HttpRequest, current: &str) -> bool {
 pub struct JsonAny(pub serde_json::Value);
 
 impl JsonAny {
-    /// Reads and parses a JSON body inside a handler, for handlers that must decide something
-    /// (a permission, a queue position) between reading the bytes and parsing them.
+    /// Reads a JSON body (content type and size checked) inside a handler, for handlers that
+    /// must decide something (a queue position) between reading the bytes and parsing them.
     pub async fn read(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, ApiError> {
         read_body(req, &mut payload.into_inner()).await
     }

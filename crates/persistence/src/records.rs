@@ -90,6 +90,19 @@ pub(crate) async fn slug_taken(
     Ok(count(db, &q).await? > 0)
 }
 
+/// The text values of a query's first column (rows where it is not text are skipped).
+pub(crate) async fn first_column<T: FromIterator<String>>(
+    db: &impl ConnectionTrait,
+    q: &SelectStatement,
+) -> StoreResult<T> {
+    Ok(db
+        .query_all(q)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect())
+}
+
 pub(crate) async fn count(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<i64> {
     let row = db.query_one(q).await?.ok_or(StoreError::NotFound)?;
     Ok(row.try_get_by_index::<i64>(0)?)
@@ -123,12 +136,7 @@ pub(crate) async fn free_slug(
             .from(a(table))
             .and_where(Expr::col(a("slug")).is_in(candidates.iter().map(|c| c.as_str().to_owned())))
             .to_owned();
-        let taken: HashSet<String> = db
-            .query_all(&q)
-            .await?
-            .into_iter()
-            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-            .collect();
+        let taken: HashSet<String> = first_column(db, &q).await?;
         if let Some(free) = candidates.into_iter().find(|c| !taken.contains(c.as_str())) {
             return Ok(free);
         }
@@ -323,12 +331,7 @@ pub(crate) async fn missing_ids(
         .and_where(Expr::col(a("id")).is_in(ids.iter().map(Uuid::to_string)))
         .and_where(Expr::col(a("deleted_at")).is_null())
         .to_owned();
-    let found: HashSet<String> = db
-        .query_all(&q)
-        .await?
-        .into_iter()
-        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-        .collect();
+    let found: HashSet<String> = first_column(db, &q).await?;
     Ok(ids
         .iter()
         .filter(|i| !found.contains(&i.to_string()))
@@ -356,13 +359,7 @@ pub async fn area_municipalities(
         .from(a("area_municipalities"))
         .and_where(Expr::col(a("area_id")).eq(id))
         .to_owned();
-    Ok(Some(
-        db.query_all(&q)
-            .await?
-            .into_iter()
-            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-            .collect(),
-    ))
+    Ok(Some(first_column(db, &q).await?))
 }
 
 /// Opens a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so concurrent writers queue on
