@@ -368,3 +368,42 @@ async fn admins_manage_users_and_disabling_stops_tokens_at_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_administrator_cannot_lock_themself_out() {
+    let app = TestApp::spawn().await;
+    let me = json_of(app.get_auth("/api/v1/me").await, 200).await;
+    let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    for (body, field) in [
+        (json!({"disabled": true}), "/disabled"),
+        (json!({"role": "editor"}), "/role"),
+    ] {
+        let res = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&app.token)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let p = json_of(res, 422).await;
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+    // Nothing changed: the token still works and the account is still an admin.
+    let again = json_of(app.get_auth("/api/v1/me").await, 200).await;
+    assert_eq!(again["role"], "admin");
+    // Another administrator can still disable this one.
+    let other = app.user_token("admin", &[]).await;
+    let res = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&other)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"disabled": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res, 200).await["disabled"], true);
+    json_of(app.get_auth("/api/v1/me").await, 401).await;
+}

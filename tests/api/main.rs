@@ -15,6 +15,7 @@ mod pagination;
 mod projects;
 mod protocol;
 mod reference;
+mod schemathesis;
 mod search;
 mod security;
 mod synthetic;

@@ -4,6 +4,7 @@
 //! Every route is registered through utoipa-actix-web, so no path can be missing from the
 //! document; the same document drives the `405 Allow` answers of the fallback service.
 
+pub mod apidoc;
 pub mod auth;
 pub mod cache;
 pub mod caller;
@@ -161,7 +162,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .configure(configure)
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc
+    apidoc::complete(doc)
 }
 
 /// Path templates and their methods, to answer `405` with `Allow` for known paths.

@@ -374,6 +374,7 @@ pub struct LabQuery {
     /// Opaque cursor from `page.next_cursor`.
     pub cursor: Option<String>,
     /// `name` (default), `slug`, `created_at`, `updated_at`, or `distance` (with `near`); `-` for descending.
+    #[param(pattern = "^-?(name|slug|created_at|updated_at|distance)$")]
     pub sort: Option<String>,
     /// `false` omits `page.total`.
     #[param(value_type = Option<bool>)]

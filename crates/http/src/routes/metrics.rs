@@ -450,6 +450,7 @@ pub struct MetricQuery {
     /// List only: opaque cursor.
     pub cursor: Option<String>,
     /// List only: `period_start` (default) or `-period_start`.
+    #[param(pattern = "^-?(period_start)$")]
     pub sort: Option<String>,
     /// List only: `false` omits `page.total`.
     #[param(value_type = Option<bool>)]

@@ -144,6 +144,7 @@ pub struct MunicipalityQuery {
     /// Opaque cursor from `page.next_cursor`.
     pub cursor: Option<String>,
     /// `istat_code` (default) or `name`; prefix `-` for descending.
+    #[param(pattern = "^-?(istat_code|name)$")]
     pub sort: Option<String>,
     /// `false` omits `page.total`.
     #[param(value_type = Option<bool>)]

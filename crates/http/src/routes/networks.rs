@@ -256,6 +256,7 @@ pub struct NetworkQuery {
     /// Opaque cursor.
     pub cursor: Option<String>,
     /// `name` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
+    #[param(pattern = "^-?(name|slug|created_at|updated_at)$")]
     pub sort: Option<String>,
     /// `false` omits `page.total`.
     #[param(value_type = Option<bool>)]

@@ -334,6 +334,7 @@ pub struct OrganisationQuery {
     pub cursor: Option<String>,
     /// `name`, `slug`, `created_at` or `updated_at`; prefix `-` for descending. Default `name`.
     #[param(example = "-updated_at")]
+    #[param(pattern = "^-?(name|slug|created_at|updated_at|distance)$")]
     pub sort: Option<String>,
     /// `false` omits `page.total`.
     #[param(value_type = Option<bool>)]
@@ -677,6 +678,7 @@ pub async fn update_organisation(
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation leads live projects: change their lead first", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

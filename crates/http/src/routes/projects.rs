@@ -421,6 +421,7 @@ pub struct ProjectQuery {
     /// Opaque cursor.
     pub cursor: Option<String>,
     /// `title` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
+    #[param(pattern = "^-?(title|slug|created_at|updated_at)$")]
     pub sort: Option<String>,
     /// `false` omits `page.total`.
     #[param(value_type = Option<bool>)]

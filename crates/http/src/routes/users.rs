@@ -292,6 +292,21 @@ pub async fn update_user(
         Some(list) => Some(org_ids(&state, list, &mut e).await?),
         None => None,
     };
+    if matches!(&caller, Caller::User { id: me, .. } if *me == id) {
+        // An administrator cannot lock themself out: another admin must do it.
+        if p.disabled == Some(true) {
+            e.push(
+                "/disabled",
+                FieldError::new("self", "you cannot disable your own account"),
+            );
+        }
+        if r.as_deref().is_some_and(|r| r != "admin") {
+            e.push(
+                "/role",
+                FieldError::new("self", "you cannot give up your own administrator role"),
+            );
+        }
+    }
     if !e.is_empty() {
         return Err(e.into());
     }
