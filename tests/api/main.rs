@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod cache;
+mod faults;
 mod feed;
 mod helpers;
 mod labs;

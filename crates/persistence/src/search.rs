@@ -110,7 +110,7 @@ impl SearchQuery {
     }
 
     /// An FTS5 query: every word, each as prefix-or-shorter-form; only quoted `[a-z0-9]` terms.
-    fn fts_match(&self) -> String {
+    pub fn fts_match(&self) -> String {
         self.stems
             .iter()
             .map(|s| {
@@ -124,7 +124,7 @@ impl SearchQuery {
     }
 
     /// The same query as a PostgreSQL `tsquery` (terms are `[a-z0-9]`, so nothing needs quoting).
-    fn pg_tsquery(&self) -> String {
+    pub fn pg_tsquery(&self) -> String {
         self.stems
             .iter()
             .map(|s| {
