@@ -20,6 +20,14 @@ static PASSWORD_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
+/// A program on `PATH` (an outside tool a test drives), if installed.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
 pub fn is_postgres() -> bool {
     std::env::var("LEGAMI_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }

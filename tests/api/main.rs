@@ -17,6 +17,7 @@ mod projects;
 mod protocol;
 mod reference;
 mod schemathesis;
+mod sdk;
 mod search;
 mod security;
 mod synthetic;

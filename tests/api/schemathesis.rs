@@ -2,19 +2,11 @@
 //! operation, every phase (examples, coverage, fuzzing, stateful), with the standard checks: no
 //! server errors, answers that conform to their schemas, documented status codes and content types.
 
-use crate::helpers::{TestApp, json_of};
-use std::path::PathBuf;
-
-fn schemathesis() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("schemathesis"))
-        .find(|p| p.is_file())
-}
+use crate::helpers::{TestApp, json_of, on_path};
 
 #[tokio::test]
 async fn schemathesis_finds_nothing_as_an_administrator() {
-    let Some(tool) = schemathesis() else {
+    let Some(tool) = on_path("schemathesis") else {
         assert!(
             std::env::var("CI").is_err(),
             "CI must install schemathesis (python3 -m pip install schemathesis)"

@@ -25,6 +25,7 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     continue;
                 }
                 if let Some(op) = op.as_object_mut() {
+                    public_needs_no_security(op);
                     untyped_answers(path, op);
                     common_responses(path, method, op);
                     tighten_params(op, &schemas);
@@ -457,5 +458,13 @@ fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
             "bbox" => schema["pattern"] = json!(format!("^{NUM},{NUM},{NUM},{NUM}$")),
             _ => {}
         }
+    }
+}
+
+/// `security: [{}]` (utoipa's spelling of "no token") becomes `[]`: the operation takes no
+/// credentials at all, which client generators understand (they would ask for a token).
+fn public_needs_no_security(op: &mut Map<String, Value>) {
+    if op.get("security") == Some(&json!([{}])) {
+        op.insert("security".into(), json!([]));
     }
 }
