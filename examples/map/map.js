@@ -45,4 +45,38 @@
       status.textContent = "Impossibile caricare la mappa: " + err.message;
       document.body.dataset.loaded = "error";
     });
+
+  // The list of labs, from GET /api/v1/labs, following every cursor.
+  const list = document.getElementById("labs");
+  function page(cursor) {
+    const q = new URLSearchParams({ limit: "100", sort: "name" });
+    if (params.get("theme")) q.set("theme", params.get("theme"));
+    if (params.get("province")) q.set("province", params.get("province"));
+    if (cursor) q.set("cursor", cursor);
+    return fetch(api + "/api/v1/labs?" + q.toString(), { headers: { Accept: "application/json" } })
+      .then((res) => {
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.json();
+      })
+      .then((body) => {
+        for (const lab of body.data) {
+          const item = document.createElement("li");
+          item.className = "lab";
+          const link = document.createElement("a");
+          link.href = api + "/api/v1/labs/" + lab.slug;
+          link.textContent = lab.name;
+          item.appendChild(link);
+          list.appendChild(item);
+        }
+        return body.page.next_cursor ? page(body.page.next_cursor) : null;
+      });
+  }
+  page(null)
+    .then(() => {
+      list.dataset.labs = String(list.children.length);
+    })
+    .catch((err) => {
+      list.dataset.labs = "error";
+      list.textContent = "Impossibile caricare i laboratori: " + err.message;
+    });
 })();
