@@ -39,10 +39,13 @@ async fn schemathesis_finds_nothing_as_an_administrator() {
         "--report-dir".into(),
         report.path().display().to_string(),
     ];
+    let workdir = report.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(tool)
             .args(&args)
             .env("SCHEMATHESIS_TELEMETRY", "false")
+            // Its cache of found cases stays out of the repository.
+            .current_dir(&workdir)
             .output()
     })
     .await

@@ -40,6 +40,9 @@ pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
+        for schema in schemas.values_mut() {
+            tighten_properties(schema);
+        }
         for name in sparse {
             add_sparse_schema(schemas, &name);
         }
@@ -451,6 +454,9 @@ fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
             "municipality" if schema["type"] == "array" => {
                 schema["items"]["pattern"] = json!("^[0-9]{6}$");
             }
+            "theme" if schema["type"] == "array" => {
+                schema["items"]["pattern"] = json!(THEME);
+            }
             "province" if schema["type"] == "array" => {
                 schema["items"]["pattern"] = json!("^[A-Z]{2}$");
             }
@@ -466,5 +472,42 @@ fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
 fn public_needs_no_security(op: &mut Map<String, Value>) {
     if op.get("security") == Some(&json!([{}])) {
         op.insert("security".into(), json!([]));
+    }
+}
+
+/// A theme code: 2-50 characters of `a-z`, `0-9` and `_`, starting with a letter.
+const THEME: &str = "^[a-z][a-z0-9_]{1,49}$";
+
+fn is_string(schema: &Value) -> bool {
+    match &schema["type"] {
+        Value::String(t) => t == "string",
+        Value::Array(ts) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    }
+}
+
+/// Properties whose form the domain checks say so in the schema, wherever they appear:
+/// slugs, ISTAT codes and theme codes.
+fn tighten_properties(schema: &mut Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, prop) in props.iter_mut() {
+        match name.as_str() {
+            "slug" if is_string(prop) => {
+                prop["pattern"] = json!("^[a-z0-9]+(-[a-z0-9]+)*$");
+                prop["maxLength"] = json!(120);
+            }
+            "municipality" | "istat_code" if is_string(prop) => {
+                prop["pattern"] = json!("^[0-9]{6}$");
+            }
+            "municipalities" if is_string(&prop["items"]) => {
+                prop["items"]["pattern"] = json!("^[0-9]{6}$");
+            }
+            "themes" if is_string(&prop["items"]) => {
+                prop["items"]["pattern"] = json!(THEME);
+            }
+            _ => {}
+        }
     }
 }
