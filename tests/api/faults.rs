@@ -1,4 +1,4 @@
-//! Faults: the database going away under load, SIGTERM and kill -9 during a burst of writes.
+//! Faults: PostgreSQL stopped under load, SIGTERM and kill -9 during a burst of writes.
 //! Afterwards, every write that was answered 2xx is stored, and every stored write is whole
 //! (the record, its change-feed entry, its audit entry and its search document together).
 
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The server binary `cargo test --workspace` builds next to this test binary.
@@ -301,122 +301,232 @@ async fn kill_9_during_writes_then_a_restart_serves_every_answered_write() {
     assert!(again.wait().await.success());
 }
 
-/// A TCP relay in front of PostgreSQL that can go down (every connection cut, new ones
-/// refused, as a stopped server) and come back on the same port — so this test stops "its"
-/// PostgreSQL without stopping the one the other tests share.
-struct Relay {
+/// A PostgreSQL server of this test's own (initdb in a temporary folder, its own port), so the
+/// test can stop and start a real PostgreSQL without touching the one the other tests share.
+struct PrivatePostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
     port: u16,
-    up: Arc<AtomicBool>,
-    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl Relay {
-    async fn start(target: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (up2, gen2) = (up.clone(), generation.clone());
-        tokio::spawn(async move {
-            let mut listener = Some(listener);
-            loop {
-                if !up2.load(Ordering::SeqCst) {
-                    // Down: nothing listens, so connecting is refused.
-                    listener = None;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-                if listener.is_none() {
-                    listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                        .await
-                        .ok();
-                    if listener.is_none() {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                }
-                let accepted = tokio::time::timeout(
-                    Duration::from_millis(50),
-                    listener.as_ref().unwrap().accept(),
-                )
-                .await;
-                let Ok(Ok((mut inbound, _))) = accepted else {
-                    continue;
-                };
-                let (target, up3, gen3) = (target.clone(), up2.clone(), gen2.clone());
-                let born = gen3.load(Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let copy = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
-                    let cut = async {
-                        while up3.load(Ordering::SeqCst) && gen3.load(Ordering::SeqCst) == born {
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                        }
-                    };
-                    tokio::select! { _ = copy => {}, _ = cut => {} }
-                });
-            }
-        });
-        Self {
-            port,
-            up,
-            generation,
-        }
+impl PrivatePostgres {
+    /// The newest installed PostgreSQL's programs (Debian: /usr/lib/postgresql/<v>/bin).
+    fn bin_dir() -> Option<PathBuf> {
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("pg_ctl").exists().then_some((v, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, bin)| bin)
     }
 
-    fn down(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.up.store(false, Ordering::SeqCst);
+    /// Runs a PostgreSQL program as the `postgres` user (the server refuses to run as root).
+    fn run(&self, program: &str, args: &[&str]) {
+        let exe = self.bin.join(program);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd.args(args).output().expect("a PostgreSQL program runs");
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
-    fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn new(bin: PathBuf) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.path().display().to_string()])
+            .status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Self { bin, dir, port };
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        pg.start();
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn start(&self) {
+        let (data, log) = (
+            self.data(),
+            self.dir.path().join("log").display().to_string(),
+        );
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+        );
+    }
+
+    /// A fast shutdown: sessions are ended, nothing new is accepted.
+    fn stop(&self) {
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_going_away_gives_503_and_the_server_recovers_without_a_restart() {
+async fn stopping_postgres_mid_burst_gives_503_and_the_server_recovers_without_a_restart() {
     if !is_postgres() {
         eprintln!("note: the database-outage test runs with LEGAMI_TEST_DATABASE=postgres");
         return;
     }
-    let app = TestApp::spawn().await;
-    let url = url_parts(&app.test_db.url);
-    let relay = Arc::new(Relay::start(url.hostport.clone()).await);
-    let via_relay = format!("{}127.0.0.1:{}{}", url.scheme_user, relay.port, url.rest);
-    let child = Child::start(&via_relay).await;
-    let client = &app.client;
-    let ready = |base: String| async move {
-        client
-            .get(format!("{base}/health/ready"))
-            .send()
+    let Some(bin) = PrivatePostgres::bin_dir() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have PostgreSQL's programs (initdb, pg_ctl)"
+        );
+        eprintln!("note: no initdb/pg_ctl here: the outage test is not run");
+        return;
+    };
+    let pg = Arc::new(
+        tokio::task::spawn_blocking(move || PrivatePostgres::new(bin))
             .await
-            .map(|r| r.status().as_u16())
-            .ok()
+            .unwrap(),
+    );
+    let url = pg.url();
+    let legami = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(server_binary())
+            .args(args)
+            .env("LEGAMI_DATABASE_URL", &url)
+            .env("LEGAMI_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        assert!(child.wait().unwrap().success(), "legami {args:?}");
+    };
+    legami(&["migrate"], None);
+    legami(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "outage@legami.test",
+            "--password-stdin",
+        ],
+        Some("una passphrase lunga per i test\n"),
+    );
+    let child = Child::start(&url).await;
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{}/api/v1/auth/token", child.base))
+        .json(
+            &json!({"grant_type": "password", "email": "outage@legami.test",
+            "password": "una passphrase lunga per i test"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ready = |base: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{base}/health/ready"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .ok()
+        }
     };
     assert_eq!(ready(child.base.clone()).await, Some(200));
 
-    let r2 = relay.clone();
+    // PostgreSQL stops after the 30th answer, with writes in flight.
+    let stopper = pg.clone();
     let results = burst(
-        client,
+        &client,
         &child.base,
-        &app.token,
+        &token,
         "Outage",
         Plan {
             count: 120,
             concurrency: 12,
             trigger: 30,
         },
-        move || r2.down(),
+        move || {
+            std::thread::spawn(move || stopper.stop());
+        },
     )
     .await;
-    // While the database is away: writes and reads are 503 problems, and readiness fails.
+    // While it is down: readiness fails, and writes are 503 problems.
+    for _ in 0..100 {
+        if ready(child.base.clone()).await == Some(503) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(ready(child.base.clone()).await, Some(503));
     let res = client
         .post(format!("{}/api/v1/organisations", child.base))
-        .bearer_auth(&app.token)
+        .bearer_auth(&token)
         .json(&org_body("Outage while down"))
         .send()
         .await
@@ -429,48 +539,33 @@ async fn postgres_going_away_gives_503_and_the_server_recovers_without_a_restart
     let refused = results.iter().filter(|(_, s)| *s == Some(503)).count();
     assert!(refused > 0, "some writes met the outage");
 
-    // Back: the same process serves again, without a restart.
-    relay.up();
+    // PostgreSQL starts again: the same server process serves again, without a restart.
+    let starter = pg.clone();
+    tokio::task::spawn_blocking(move || starter.start())
+        .await
+        .unwrap();
     let mut back = false;
-    for _ in 0..100 {
+    for _ in 0..200 {
         if ready(child.base.clone()).await == Some(200) {
             back = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(back, "/health/ready recovers once the database is back");
+    assert!(back, "/health/ready recovers once PostgreSQL is back");
     let res = client
         .post(format!("{}/api/v1/organisations", child.base))
-        .bearer_auth(&app.token)
+        .bearer_auth(&token)
         .json(&org_body("Outage after recovery"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let stored = stored_whole(&app.db, "Outage").await;
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let stored = stored_whole(&db, "Outage").await;
     check_outcome(&results, &stored);
     assert!(!stored.contains("Outage while down"));
     assert!(stored.contains("Outage after recovery"));
-}
-
-struct UrlParts {
-    scheme_user: String,
-    hostport: String,
-    rest: String,
-}
-
-/// Splits `postgres://user@host:port/db?x` into `postgres://user@`, `host:port`, `/db?x`.
-fn url_parts(url: &str) -> UrlParts {
-    let (scheme, after) = url.split_once("://").unwrap();
-    let (auth, hostrest) = match after.rsplit_once('@') {
-        Some((a, h)) => (format!("{a}@"), h),
-        None => (String::new(), after),
-    };
-    let split = hostrest.find('/').unwrap_or(hostrest.len());
-    UrlParts {
-        scheme_user: format!("{scheme}://{auth}"),
-        hostport: hostrest[..split].to_owned(),
-        rest: hostrest[split..].to_owned(),
-    }
+    db.close().await.ok();
+    drop(child);
 }
