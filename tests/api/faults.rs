@@ -64,12 +64,7 @@ impl Child {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &self.process.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
+        kill(self.process.id(), sig);
     }
 
     async fn wait(mut self) -> std::process::ExitStatus {
@@ -84,6 +79,45 @@ impl Drop for Child {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// Sends a signal (`-TERM`, `-KILL`) to a process.
+fn kill(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// 160 creates named `prefix NNNN` against a `legami` process on the app's database, 16 at a
+/// time; after the 40th answer the process gets `sig`. Returns the answers and how it exited.
+async fn burst_then_signal(
+    app: &TestApp,
+    prefix: &str,
+    sig: &'static str,
+) -> (Vec<(String, Option<u16>)>, std::process::ExitStatus) {
+    let child = Child::start(&app.test_db.url).await;
+    let pid = child.process.id();
+    let plan = Plan {
+        count: 160,
+        concurrency: 16,
+        trigger: 40,
+    };
+    let results = burst(
+        &app.client,
+        &child.base,
+        &app.token,
+        prefix,
+        plan,
+        move || kill(pid, sig),
+    )
+    .await;
+    let status = child.wait().await;
+    let ok = results.iter().filter(|(_, s)| *s == Some(201)).count();
+    assert!(ok >= 40, "{ok} writes answered before {sig}");
+    (results, status)
 }
 
 fn org_body(name: &str) -> Value {
@@ -211,30 +245,8 @@ fn check_outcome(results: &[(String, Option<u16>)], stored: &HashSet<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_burst_of_writes_loses_no_answered_write() {
     let app = TestApp::spawn().await;
-    let child = Child::start(&app.test_db.url).await;
-    let pid = child.process.id();
-    let results = burst(
-        &app.client,
-        &child.base,
-        &app.token,
-        "Sigterm",
-        Plan {
-            count: 160,
-            concurrency: 16,
-            trigger: 40,
-        },
-        move || {
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .unwrap();
-        },
-    )
-    .await;
-    let status = child.wait().await;
+    let (results, status) = burst_then_signal(&app, "Sigterm", "-TERM").await;
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
-    let ok = results.iter().filter(|(_, s)| *s == Some(201)).count();
-    assert!(ok >= 40, "{ok} writes answered before the stop");
     assert!(
         results.iter().any(|(_, s)| *s != Some(201)),
         "the stop happened during the burst"
@@ -246,30 +258,8 @@ async fn sigterm_during_a_burst_of_writes_loses_no_answered_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_writes_then_a_restart_serves_every_answered_write() {
     let app = TestApp::spawn().await;
-    let child = Child::start(&app.test_db.url).await;
-    let pid = child.process.id();
-    let results = burst(
-        &app.client,
-        &child.base,
-        &app.token,
-        "Killed",
-        Plan {
-            count: 160,
-            concurrency: 16,
-            trigger: 40,
-        },
-        move || {
-            std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status()
-                .unwrap();
-        },
-    )
-    .await;
-    let status = child.wait().await;
+    let (results, status) = burst_then_signal(&app, "Killed", "-KILL").await;
     assert!(!status.success(), "killed, not stopped: {status:?}");
-    let ok = results.iter().filter(|(_, s)| *s == Some(201)).count();
-    assert!(ok >= 40, "{ok} writes answered before the kill");
     // A new process on the same database starts, serves what was answered, and takes writes.
     let again = Child::start(&app.test_db.url).await;
     let stored = stored_whole(&app.db, "Killed").await;

@@ -28,6 +28,20 @@ pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The outside tool a test drives, or `None` (with a note) where it is not installed; under
+/// `CI=true` a missing tool fails the test instead, since `.ci/run` installs it.
+pub fn required_tool(program: &str, install: &str) -> Option<std::path::PathBuf> {
+    let found = on_path(program);
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install {program} ({install})"
+        );
+        eprintln!("note: {program} is not installed, so this test does not run: `{install}`");
+    }
+    found
+}
+
 pub fn is_postgres() -> bool {
     std::env::var("LEGAMI_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
