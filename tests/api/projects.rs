@@ -590,3 +590,127 @@ async fn a_burst_of_metric_batches_queues_instead_of_failing() {
     .await;
     assert_eq!(summary["data"][0]["actual"], expected as f64);
 }
+
+#[tokio::test]
+async fn a_metric_body_that_stalls_is_a_408_and_holds_up_no_other_batch() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|s| s.body_timeout_secs = 8, None).await;
+    let p = project(&app, "Lenta", json!({})).await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let url = format!("/api/v1/projects/{id}/metrics");
+    let row = json!({"indicator": "families_supported", "kind": "actual", "value": 3,
+                     "period_start": "2024-01-01", "period_end": "2024-01-31"});
+    let body = serde_json::to_vec(&json!([row])).unwrap();
+    // More stalled clients than there are permits to write: each sends its headers and half
+    // its body, then nothing.
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST {url} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            app.token,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body[..body.len() / 2]).await.unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Another client's batch is stored while they stall...
+    json_of(app.post(&url, &json!([row])).await, 201).await;
+    // ...and they have had no answer yet.
+    for s in &stalled {
+        let mut buf = [0u8; 1];
+        assert!(
+            matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a stalled client was answered before its time ran out"
+        );
+    }
+    // Then each gets a 408 problem, and nothing of theirs is stored.
+    for mut s in stalled {
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            s.read_to_end(&mut answer),
+        )
+        .await
+        .expect("an answer within the timeout")
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("application/problem+json"), "{text}");
+        assert!(text.contains("/problems/request-timeout"), "{text}");
+    }
+    let all = json_of(
+        app.get(&format!("/api/v1/metrics?project={id}&limit=1"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(all["page"]["total"], 1);
+}
+
+#[tokio::test]
+async fn large_answers_keep_their_length_and_every_byte() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let p = project(&app, "Grande", json!({})).await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let note = "Osservazione registrata durante l'attività del laboratorio di quartiere: àèìòù.";
+    let rows: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"indicator": "families_supported", "kind": "actual", "value": i,
+                   "period_start": format!("2022-{:02}-01", 1 + i % 12),
+                   "period_end": format!("2022-{:02}-28", 1 + i % 12), "note": note})
+        })
+        .collect();
+    // The batch answer (~400 kB) is handed to the connection in slices: its length is still
+    // announced, and every row is in it.
+    let res = app
+        .post(
+            &format!("/api/v1/projects/{id}/metrics"),
+            &Value::Array(rows),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let declared: usize = res.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = res.bytes().await.unwrap();
+    assert!(bytes.len() > 64 * 1024);
+    assert_eq!(declared, bytes.len());
+    let batch: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(batch["count"], 1000);
+    let values: Vec<i64> = batch["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap() as i64)
+        .collect();
+    assert_eq!(values, (0..1000).collect::<Vec<i64>>());
+    // A large listing, plain and compressed, is the same document.
+    let path = format!("/api/v1/metrics?project={id}&limit=100");
+    let plain = app.get_auth(&path).await;
+    assert_eq!(plain.status(), 200);
+    let plain = plain.bytes().await.unwrap();
+    assert!(plain.len() > 16 * 1024);
+    let gz = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&app.token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let packed = gz.bytes().await.unwrap();
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, plain.to_vec());
+}

@@ -1,6 +1,9 @@
 //! The parts of the OpenAPI document that follow from cross-cutting behaviour rather than from
-//! one handler: the problem answers every middleware can give, and the shape of sparse
-//! (`fields=`) answers. Applied once, after the routes have added their paths.
+//! one handler, applied once after the routes have added their paths: the problem answers every
+//! middleware can give; the shape of sparse (`fields=`) answers; merge-patch bodies (`XPatch`,
+//! derived from `XInput`), GeoJSON and key-set schemas where utoipa leaves `{}`; `security: []`
+//! on operations that take no token; and the patterns of shared parameters and properties
+//! (`fields`, `sort`, codes, slugs, `near`, `bbox`).
 
 use serde_json::{Map, Value, json};
 

@@ -91,6 +91,9 @@ pub enum ApiError {
     /// 413: body too large.
     #[error("payload too large")]
     PayloadTooLarge(usize),
+    /// 408: the body did not arrive in time.
+    #[error("request timeout")]
+    RequestTimeout(String),
     /// 415: unsupported `Content-Type`.
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
@@ -159,6 +162,11 @@ impl ApiError {
                 "/problems/payload-too-large",
                 "Payload too large",
             ),
+            Self::RequestTimeout(_) => (
+                S::REQUEST_TIMEOUT,
+                "/problems/request-timeout",
+                "Request timeout",
+            ),
             Self::UnsupportedMediaType(_) => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "/problems/unsupported-media-type",
@@ -195,7 +203,7 @@ impl ApiError {
             Self::Unauthorized(d) | Self::Forbidden(d) | Self::NotAcceptable(d) => {
                 (Some(d.clone()), Vec::new())
             }
-            Self::UnsupportedMediaType(d) => (Some(d.clone()), Vec::new()),
+            Self::UnsupportedMediaType(d) | Self::RequestTimeout(d) => (Some(d.clone()), Vec::new()),
             Self::NotFound => (Some("no such resource, or it is not visible to you".into()), Vec::new()),
             Self::MethodNotAllowed(allow) => (
                 Some(format!("this resource allows {}", allow.join(", "))),

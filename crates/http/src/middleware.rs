@@ -1,15 +1,18 @@
 //! Cross-cutting request handling: request ids, structured request logs, panics turned into
-//! `500` problems, and the finishing touches on every problem body.
+//! `500` problems, the finishing touches on every problem body, and large answers handed to
+//! the connection in slices.
 
 use crate::error::{ApiError, PROBLEM_JSON};
-use actix_web::body::{BoxBody, MessageBody, to_bytes};
+use actix_web::body::{BodySize, BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError, web};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -139,4 +142,53 @@ impl ResponseError for Panicked {
             .insert_header((REQUEST_ID, self.request_id.clone()))
             .body(serde_json::to_vec(&problem).unwrap_or_default())
     }
+}
+
+/// Answers larger than this are handed to the connection in slices of this size.
+pub const SLICE: usize = 16 * 1024;
+
+/// An answer already in memory, handed to the connection one slice at a time (zero-copy views
+/// of the same bytes), with its full `Content-Length`.
+///
+/// actix-web copies a body it gets in one piece into the connection's write buffer, and a
+/// keep-alive connection keeps that buffer's capacity: every connection that once carried a
+/// 300 kB metric batch answer or a map box held on to 512 kB until it closed (tens of MiB of
+/// resident memory under 64 connections). Given slices, the connection fills its buffer only up
+/// to its 32 KiB write threshold.
+struct Sliced(web::Bytes);
+
+impl MessageBody for Sliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if this.0.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = this.0.len().min(SLICE);
+        Poll::Ready(Some(Ok(this.0.split_to(n))))
+    }
+}
+
+/// Hands in-memory answers larger than [`SLICE`] to the connection in slices (see [`Sliced`]);
+/// streams and small answers pass as they are.
+pub async fn slice_large_answers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let res = next.call(req).await?.map_into_boxed_body();
+    Ok(res.map_body(|_, body| match body.size() {
+        BodySize::Sized(n) if n > SLICE as u64 => match body.try_into_bytes() {
+            Ok(bytes) => BoxBody::new(Sliced(bytes)),
+            Err(body) => body,
+        },
+        _ => body,
+    }))
 }

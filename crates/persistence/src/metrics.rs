@@ -42,6 +42,9 @@ pub struct MetricFilter {
 /// Largest batch accepted by one call.
 pub const MAX_BATCH: usize = 1000;
 
+/// Observations per `INSERT` statement.
+const INSERT_ROWS: usize = 500;
+
 const COLS: &[&str] = &[
     "id",
     "project_id",
@@ -128,42 +131,59 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
     }
     let now = now();
     let txn = crate::records::write_txn(db).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(500) {
-        let mut ins = Query::insert();
-        ins.into_table(a("metrics"))
-            .columns(COLS.iter().map(|c| a(c)));
-        for r in chunk {
+    let backend = txn.get_database_backend();
+    let project_id = project.to_string();
+    // Plain SQL with bound values (no expression tree in between): each value is built once
+    // and moved into the statement.
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let mut sql = String::with_capacity(64 + chunk.len() * COLS.len() * 6);
+        sql.push_str("INSERT INTO metrics (");
+        sql.push_str(&COLS.join(", "));
+        sql.push_str(") VALUES ");
+        let mut vals: Vec<Value> = Vec::with_capacity(chunk.len() * COLS.len());
+        for (i, r) in chunk.iter().enumerate() {
             let id = Uuid::now_v7();
-            ins.values(vec![
-                Expr::val(id.to_string()),
-                Expr::val(project.to_string()),
-                Expr::val(r.indicator.as_str().to_owned()),
-                Expr::val(r.kind.as_str()),
-                Expr::val(r.value.milli()),
-                Expr::val(r.period_start),
-                Expr::val(r.period_end),
-                Expr::val(r.lab_id.map(|l| l.to_string())),
-                Expr::val(r.municipality.as_ref().map(|m| m.as_str().to_owned())),
-                Expr::val(r.dimensions.age_band.clone()),
-                Expr::val(r.dimensions.gender.clone()),
-                Expr::val(r.dimensions.group.clone()),
-                Expr::val(r.source.clone()),
-                Expr::val(r.note.clone()),
-                Expr::val(now),
-            ])
-            .map_err(|e| StoreError::Db(e.to_string()))?;
-            out.push(Metric {
-                id,
-                project_id: project,
-                fields: r.clone(),
-                created_at: now,
-            });
+            ids.push(id);
+            vals.extend([
+                id.to_string().into(),
+                project_id.clone().into(),
+                r.indicator.as_str().to_owned().into(),
+                r.kind.as_str().into(),
+                r.value.milli().into(),
+                r.period_start.into(),
+                r.period_end.into(),
+                r.lab_id.map(|l| l.to_string()).into(),
+                r.municipality
+                    .as_ref()
+                    .map(|m| m.as_str().to_owned())
+                    .into(),
+                r.dimensions.age_band.clone().into(),
+                r.dimensions.gender.clone().into(),
+                r.dimensions.group.clone().into(),
+                r.source.clone().into(),
+                r.note.clone().into(),
+                now.into(),
+            ]);
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for c in 0..COLS.len() {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                match backend {
+                    DbBackend::Postgres => {
+                        sql.push('$');
+                        sql.push_str(&(i * COLS.len() + c + 1).to_string());
+                    }
+                    _ => sql.push('?'),
+                }
+            }
+            sql.push(')');
         }
-        txn.execute(&ins).await?;
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, vals))
+            .await?;
     }
     add_to_rollups(&txn, project, &rows).await?;
-    let ids: Vec<String> = out.iter().map(|m| m.id.to_string()).collect();
     let changes = serde_json::json!({"metrics": {"before": null, "after": ids}});
     crate::audit::record(
         &txn,
@@ -175,7 +195,16 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     txn.commit().await?;
-    Ok(out)
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .map(|(id, fields)| Metric {
+            id,
+            project_id: project,
+            fields,
+            created_at: now,
+        })
+        .collect())
 }
 
 /// Pushes a bound value and returns its placeholder (`$n` on PostgreSQL, `?` on SQLite).

@@ -57,6 +57,15 @@ pub struct Settings {
     )]
     pub body_limit: usize,
 
+    /// Seconds a metric batch body may take to arrive once its turn to be read comes (then 408).
+    #[arg(
+        long,
+        env = "LEGAMI_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
     /// Secret that signs pagination cursors. Set your own in production.
     #[arg(
         long,
@@ -211,6 +220,7 @@ impl fmt::Debug for Settings {
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
             .field("workers", &self.workers)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout_secs", &self.body_timeout_secs)
             .field("cursor_secret", &"***")
             .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
@@ -256,6 +266,7 @@ impl Settings {
             db_acquire_timeout_ms: 2000,
             workers: 2,
             body_limit: 1_048_576,
+            body_timeout_secs: 30,
             cursor_secret: "test-cursor-secret".into(),
             cors_origins: String::new(),
             log_format: "pretty".into(),

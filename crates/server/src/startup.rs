@@ -191,6 +191,13 @@ impl Application {
             ingest: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 legami_http::state::ingest_permits(db.get_database_backend(), settings.pool_size()),
             )),
+            body_timeout: std::time::Duration::from_secs(settings.body_timeout_secs.max(1)),
+            ingest_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                legami_http::state::ingest_body_permits(
+                    db.get_database_backend(),
+                    settings.pool_size(),
+                ),
+            )),
         });
         let response_cache = web::Data::new(legami_http::cache::ResponseCache::new(
             settings.response_cache_mb,
@@ -246,9 +253,18 @@ impl Application {
                 .wrap(from_fn(legami_http::limits::idempotency))
                 .wrap(from_fn(legami_http::limits::rate_limit))
                 .wrap(from_fn(legami_http::middleware::request_context))
+                .wrap(from_fn(legami_http::middleware::slice_large_answers))
                 .wrap(cors(&origins))
                 .wrap(prom.clone())
                 .wrap(Compress::default())
+        })
+        // Answers leave in several writes (large ones in slices): with Nagle's algorithm on, the
+        // last short segment of one waited for the client's delayed ACK (up to 40 ms a request;
+        // S4's map boxes fell from 10,000 to 1,100 req/s at 16 connections).
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
         })
         .listen(listener)?
         .shutdown_timeout(settings.shutdown_timeout_secs);

@@ -292,6 +292,7 @@ fn batch_items(raw: &[u8]) -> Result<(Vec<Result<MetricInput, ApiError>>, bool),
         (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such project", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time (`LEGAMI_BODY_TIMEOUT_SECS`, 30 s by default, from its turn to be read); nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid rows; nothing was stored", body = Problem, content_type = "application/problem+json"),
@@ -308,14 +309,20 @@ pub async fn create_metrics(
 ) -> Result<HttpResponse, ApiError> {
     let project = find_project(&state, &path.id, &caller.visibility()).await?;
     caller.may_write_metrics(&project.fields.owners())?;
-    // The raw bytes are read before queueing (their size is bounded by the body limit); the
-    // parsed rows, the write and the answer exist only for the batches holding a permit.
-    let raw = JsonAny::read(&req, payload).await?;
-    let _permit = state
-        .ingest
-        .acquire()
+    // Bodies are read a few at a time (the rest wait unread in their connections), each within
+    // a time bound; a read body then queues for one of the permits to parse and write.
+    let stopping = |_| ApiError::Unavailable("the server is stopping".into());
+    let reading = state.ingest_bodies.acquire().await.map_err(stopping)?;
+    let raw = tokio::time::timeout(state.body_timeout, JsonAny::read(&req, payload))
         .await
-        .map_err(|_| ApiError::Unavailable("the server is stopping".into()))?;
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the body did not arrive within {} s; nothing was stored",
+                state.body_timeout.as_secs()
+            ))
+        })??;
+    let _permit = state.ingest.acquire().await.map_err(stopping)?;
+    drop(reading);
     let (items, single) = batch_items(&raw)?;
     drop(raw);
     if items.is_empty() {
