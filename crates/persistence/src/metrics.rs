@@ -135,12 +135,11 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
     let project_id = project.to_string();
     // Plain SQL with bound values (no expression tree in between): each value is built once
     // and moved into the statement.
+    let head = format!("INSERT INTO metrics ({}) VALUES ", COLS.join(", "));
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(INSERT_ROWS) {
-        let mut sql = String::with_capacity(64 + chunk.len() * COLS.len() * 6);
-        sql.push_str("INSERT INTO metrics (");
-        sql.push_str(&COLS.join(", "));
-        sql.push_str(") VALUES ");
+        let mut sql = String::with_capacity(head.len() + chunk.len() * COLS.len() * 6);
+        sql.push_str(&head);
         let mut vals: Vec<Value> = Vec::with_capacity(chunk.len() * COLS.len());
         for (i, r) in chunk.iter().enumerate() {
             let id = Uuid::now_v7();
@@ -170,13 +169,7 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                match backend {
-                    DbBackend::Postgres => {
-                        sql.push('$');
-                        sql.push_str(&(i * COLS.len() + c + 1).to_string());
-                    }
-                    _ => sql.push('?'),
-                }
+                push_placeholder(&mut sql, backend, i * COLS.len() + c + 1);
             }
             sql.push(')');
         }
@@ -210,9 +203,19 @@ pub async fn insert_batch<C: ConnectionTrait + TransactionTrait>(
 /// Pushes a bound value and returns its placeholder (`$n` on PostgreSQL, `?` on SQLite).
 fn placeholder(backend: DbBackend, v: Value, vals: &mut Vec<Value>) -> String {
     vals.push(v);
+    let mut out = String::new();
+    push_placeholder(&mut out, backend, vals.len());
+    out
+}
+
+/// Appends the placeholder of the `n`th bound value (from 1) to `sql`.
+fn push_placeholder(sql: &mut String, backend: DbBackend, n: usize) {
     match backend {
-        DbBackend::Postgres => format!("${}", vals.len()),
-        _ => "?".to_owned(),
+        DbBackend::Postgres => {
+            use std::fmt::Write as _;
+            let _ = write!(sql, "${n}");
+        }
+        _ => sql.push('?'),
     }
 }
 
