@@ -84,4 +84,14 @@ async fn served_document_and_docs() {
     assert!(html.contains("swagger"), "{html}");
     let res = app.get("/docs/swagger-ui.css").await;
     assert_eq!(res.status(), 200, "assets are served from the binary");
+    // Swagger UI reads the same document the API serves (it keeps no copy of its own).
+    let res = app.get("/docs/swagger-initializer.js").await;
+    assert_eq!(res.status(), 200);
+    let js = res.text().await.unwrap();
+    assert!(js.contains("\"url\": \"/openapi.json\""), "{js}");
+    let res = app.get("/openapi.json").await;
+    assert_eq!(
+        res.headers()[reqwest::header::CONTENT_TYPE],
+        "application/json"
+    );
 }

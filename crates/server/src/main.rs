@@ -3,18 +3,21 @@
 use clap::{Parser, Subcommand};
 use legami_server::{Application, Settings, open_database, telemetry};
 
-/// mimalloc instead of glibc's malloc: a server allocates and frees many short-lived buffers
+/// jemalloc instead of glibc's malloc: a server allocates and frees many short-lived buffers
 /// on several threads, where glibc keeps per-thread arenas that grow and are seldom returned to
 /// the system (resident memory climbed past 400 MiB under metric ingestion), and its
 /// allocation paths were a fifth of the CPU time of a CSV export.
 ///
-/// Built with `no_thp`, mimalloc turns transparent huge pages off for the process when it
-/// starts: it reserves a 1 GiB arena and asks for huge pages on it, so every 2 MiB region the
-/// server touched at all became resident in full (39 of the 58 MiB of an idle server and 118
-/// of 180 MiB under metric ingestion were huge pages). Without them the resident set follows
-/// what is in use.
+/// Its options are built in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`; the
+/// `_RJEM_MALLOC_CONF` environment variable overrides each at run time): a background thread
+/// returns freed pages to the system after about a second (`dirty_decay_ms:1000`; by default
+/// 10 s, and mimalloc, used before, returned a thread's pages only when that thread allocated
+/// again, so a burst's memory stayed resident), in full (`muzzy_decay_ms:0`), and no transparent
+/// huge pages (`thp:never`), which make every touched 2 MiB resident. Under 64 concurrent metric
+/// uploads: 87-90 MiB resident instead of mimalloc's 106-125, at the same rate
+/// (docs/benchmarks.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Legami: a public JSON API for community welfare networks.
 #[derive(Parser)]

@@ -223,7 +223,11 @@ impl Application {
             &doc,
             &["/openapi.json", "/docs", "/metrics"],
         ));
-        let doc = web::Data::new(doc);
+        // Served as bytes made once: utoipa's structure of the document takes some 4 MiB per
+        // copy, and Swagger UI's own route would keep one per worker and serialise it anew on
+        // every request. Swagger UI only points at this path.
+        let openapi_json = web::Bytes::from(serde_json::to_vec(&doc)?);
+        drop(doc);
         let origins = settings.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -239,7 +243,21 @@ impl Application {
                         extra(cfg);
                     }
                 })
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.get_ref().clone()))
+                .route("/openapi.json", {
+                    let json = openapi_json.clone();
+                    web::get().to(move || {
+                        let json = json.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .insert_header(header::ContentType::json())
+                                .body(json)
+                        }
+                    })
+                })
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+                )
                 .route(
                     "/docs",
                     web::get().to(|| async {
