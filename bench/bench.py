@@ -497,7 +497,7 @@ def report(args, results, baselines, meta):
         f"# Benchmark results ({'quick mode' if args.quick else f'scale {args.scale}'})",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- commit: {commit()}",
+        f"- commit: {meta.get('commit') or commit()}",
         f"- machine: {machine()}",
         f"- command: `bench/run {' '.join(args.raw)}`".replace("bench/run ", "bench/run ").rstrip(),
         f"- build: {args.bin}",
@@ -560,7 +560,8 @@ def main():
         ROOT, "target/bench/quick.md" if args.quick else "docs/benchmarks-results.md")
     workdir = os.path.join(ROOT, "target", "bench")
     os.makedirs(workdir, exist_ok=True)
-    results, baselines, meta = [], [], {}
+    # The tree as it is before this run writes its own results file.
+    results, baselines, meta = [], [], {"commit": commit()}
     os.makedirs(os.path.dirname(out), exist_ok=True)
     for kind in args.dbs:
         run_database(kind, args, workdir, results, baselines, meta)
