@@ -14,7 +14,7 @@ use legami_server::{Application, Settings, open_database, telemetry};
 /// 10 s, and mimalloc, used before, returned a thread's pages only when that thread allocated
 /// again, so a burst's memory stayed resident), in full (`muzzy_decay_ms:0`), and no transparent
 /// huge pages (`thp:never`), which make every touched 2 MiB resident. Under 64 concurrent metric
-/// uploads: 87-90 MiB resident instead of mimalloc's 106-125, at the same rate
+/// uploads: 80-91 MiB resident instead of mimalloc's 106-125, at the same rate
 /// (docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

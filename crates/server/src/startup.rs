@@ -246,12 +246,11 @@ impl Application {
                 .route("/openapi.json", {
                     let json = openapi_json.clone();
                     web::get().to(move || {
-                        let json = json.clone();
-                        async move {
+                        std::future::ready(
                             HttpResponse::Ok()
                                 .insert_header(header::ContentType::json())
-                                .body(json)
-                        }
+                                .body(json.clone()),
+                        )
                     })
                 })
                 .service(
