@@ -6,6 +6,7 @@ mod browser;
 mod cache;
 mod faults;
 mod feed;
+mod hardening;
 mod helpers;
 mod labs;
 mod migrations;

@@ -3,8 +3,8 @@
 //! Anonymous answers are already public (`Cache-Control: public, max-age=60`); keeping the
 //! rendered bytes lets a hot record, page or map box skip the database. The cache stays exact for
 //! every write made through this process: each entry carries the write generation it was read
-//! at, and any `POST`, `PUT`, `PATCH` or `DELETE` (token endpoints aside) moves the generation on
-//! when it ends, so nothing read before or during a write is served after it. Writes made by
+//! at, and any `POST`, `PUT`, `PATCH` or `DELETE` (token endpoints aside) that is not refused with a
+//! `4xx` moves the generation on when it ends, so nothing read before or during a write is served after it. Writes made by
 //! other processes (a second instance, `legami seed`) are seen within the entry lifetime
 //! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by default). Only `200` answers with a known length up to
 //! 1 MiB are kept (no streamed exports, no errors, no health checks); the total size is bounded
@@ -136,7 +136,12 @@ pub async fn response_cache(
     };
     if changes_data(&req) {
         let res = next.call(req).await;
-        cache.written();
+        // A refused write (4xx: unknown route, bad input, no token, stale precondition) changed
+        // nothing. A 5xx or an error may have happened after a commit, so it counts as a write.
+        let refused = res.as_ref().is_ok_and(|r| r.status().is_client_error());
+        if !refused {
+            cache.written();
+        }
         return Ok(res?.map_into_boxed_body());
     }
     if !cacheable(&req) {

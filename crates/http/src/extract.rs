@@ -188,11 +188,14 @@ pub fn if_match(req: &HttpRequest) -> Option<Vec<String>> {
     )
 }
 
-/// Whether `If-Match` allows a change to a record whose current tag is `current`.
+/// Whether `If-Match` allows a change to a record whose current tag is `current`: a tag
+/// matches when its record part does (any detail read of the current version).
 pub fn if_match_ok(req: &HttpRequest, current: &str) -> bool {
     match if_match(req) {
         None => true,
-        Some(tags) => tags.iter().any(|t| t == "*" || t == current),
+        Some(tags) => tags
+            .iter()
+            .any(|t| t == "*" || crate::respond::record_tag_of(t) == current),
     }
 }
 

@@ -462,3 +462,85 @@ pub async fn check_refs(
     }
     Ok(())
 }
+
+/// Query parameters of a small collection read whole and paged in memory (the vocabularies,
+/// the accounts): `limit`, `cursor` and `count` as on every other collection.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1-100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// Opaque cursor from `page.next_cursor`.
+    pub cursor: Option<String>,
+    /// `false` omits `page.total`.
+    #[param(value_type = Option<bool>)]
+    pub count: Option<String>,
+}
+
+impl PageQuery {
+    /// Parses the parameters of collection `name`, ordered by its unique key `sort`.
+    pub fn parse(
+        &self,
+        req: &HttpRequest,
+        secret: &str,
+        name: &'static str,
+        sort: &'static [&'static str],
+    ) -> Result<ListArgs, ApiError> {
+        let spec = CollectionSpec {
+            name,
+            sorts: sort,
+            default_sort: sort[0],
+            fields: &[],
+            formats: &[Format::Json],
+        };
+        let raw = RawListArgs {
+            limit: self.limit.as_deref(),
+            cursor: self.cursor.as_deref(),
+            count: self.count.as_deref(),
+            ..Default::default()
+        };
+        parse_list_args(req, secret, raw, &spec, &mut ParamErrors::default())
+    }
+}
+
+/// One page of a collection held whole in memory, ordered by a unique key (the first of each
+/// pair): the collection envelope, a keyset cursor on that key, the exact total.
+pub fn page_in_memory(
+    req: &HttpRequest,
+    caller: &crate::caller::Caller,
+    secret: &str,
+    name: &'static str,
+    args: &ListArgs,
+    mut items: Vec<(String, serde_json::Value)>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = items.len() as u64;
+    let start = args.page.after.as_ref().map(|p| p.key.as_str());
+    let limit = usize::try_from(args.page.limit).unwrap_or(usize::MAX);
+    let mut rest = items
+        .into_iter()
+        .filter(|(k, _)| start.is_none_or(|s| k.as_str() > s));
+    let page: Vec<(String, serde_json::Value)> = rest.by_ref().take(limit).collect();
+    let next = match (rest.next(), page.last()) {
+        (Some(_), Some((last, _))) => Some(cursor::encode(
+            secret,
+            name,
+            &args.page.sort.as_param(),
+            &KeysetPos {
+                key: last.clone(),
+                id: last.clone(),
+            },
+        )),
+        _ => None,
+    };
+    crate::respond::page_json(
+        req,
+        caller,
+        page.into_iter().map(|(_, v)| v).collect(),
+        args.page.limit,
+        next,
+        args.page.count.then_some(total),
+    )
+}

@@ -158,6 +158,18 @@ pub fn tagged(
     body: Vec<u8>,
 ) -> HttpResponse {
     let etag = etag_of(&body);
+    tagged_as(req, caller, status, content_type, body, etag)
+}
+
+/// A body with the given strong ETag, answering `304` like [`tagged`].
+fn tagged_as(
+    req: &HttpRequest,
+    caller: &Caller,
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+    etag: String,
+) -> HttpResponse {
     let mut res = HttpResponse::build(status);
     cache_headers(&mut res, caller);
     res.insert_header((header::ETAG, etag.clone()));
@@ -176,6 +188,43 @@ fn res_cache_value(caller: &Caller) -> &'static str {
         "private, no-cache"
     } else {
         "public, max-age=60"
+    }
+}
+
+/// A record's detail read. One rule for what a record's ETag means, used by reads and by
+/// preconditions: the tag of its stored representation (the body a write answers with). A read
+/// whose body differs from it (a project's computed `results`, a sparse fieldset) is tagged
+/// `"<record>.<body>"`: the body part keeps `If-None-Match` exact when only a computed part
+/// changed, and `If-Match` compares the record part (see [`record_tag_of`]).
+pub fn record_json(
+    req: &HttpRequest,
+    caller: &Caller,
+    record: &impl Serialize,
+    body: &serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let stored = serde_json::to_vec(record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = if stored == bytes {
+        etag_of(&stored)
+    } else {
+        let (r, b) = (etag_of(&stored), etag_of(&bytes));
+        format!("{}.{}", r.trim_end_matches('"'), b.trim_start_matches('"'))
+    };
+    Ok(tagged_as(
+        req,
+        caller,
+        StatusCode::OK,
+        "application/json",
+        bytes,
+        etag,
+    ))
+}
+
+/// The record part of an entity tag (`"r.b"` -> `"r"`; a plain tag is its own record part).
+pub fn record_tag_of(tag: &str) -> std::borrow::Cow<'_, str> {
+    match tag.split_once('.') {
+        Some((r, _)) if tag.starts_with('"') && tag.ends_with('"') => format!("{r}\"").into(),
+        _ => tag.into(),
     }
 }
 

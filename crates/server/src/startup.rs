@@ -210,11 +210,13 @@ impl Application {
         {
             // Forget idle rate-limit keys now and then, so memory stays bounded.
             let limits = limits.clone();
+            let throttle = state.login_throttle.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
                     limits.retain_recent();
+                    throttle.prune();
                 }
             });
         }

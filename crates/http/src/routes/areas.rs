@@ -325,9 +325,9 @@ pub async fn get_area(
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<AreaDto>())?;
     let a = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    let v =
-        serde_json::to_value(AreaDto::from(&a)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
+    let record = AreaDto::from(&a);
+    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
 /// Create an area (admin).

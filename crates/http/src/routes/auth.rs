@@ -22,21 +22,58 @@ pub struct TokenRequest {
     pub grant_type: String,
     /// Account e-mail (password grant).
     #[serde(default)]
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// Account password (password grant).
     #[serde(default)]
-    #[schema(format = Password)]
+    #[schema(format = Password, max_length = 1024)]
     pub password: Option<String>,
     /// API client id (client_credentials grant).
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub client_id: Option<String>,
     /// API client secret (client_credentials grant).
     #[serde(default)]
-    #[schema(format = Password)]
+    #[schema(format = Password, max_length = 1024)]
     pub client_secret: Option<String>,
     /// Refresh token (refresh_token grant).
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub refresh_token: Option<String>,
+}
+
+/// Longest e-mail address (RFC 5321: a path is at most 256 octets, so an address 254).
+pub const MAX_EMAIL: usize = 254;
+/// Longest password or client secret accepted (hashing a longer one is only a cost).
+pub const MAX_SECRET: usize = 1024;
+/// Longest `client_id` (client ids are UUIDs) and refresh token.
+pub const MAX_TOKEN_ID: usize = 128;
+
+impl TokenRequest {
+    /// `422` naming every field over its length, before any throttling or hashing.
+    fn check_lengths(&self) -> Result<(), ApiError> {
+        let fields: [(&str, &Option<String>, usize); 5] = [
+            ("email", &self.email, MAX_EMAIL),
+            ("password", &self.password, MAX_SECRET),
+            ("client_id", &self.client_id, MAX_TOKEN_ID),
+            ("client_secret", &self.client_secret, MAX_SECRET),
+            ("refresh_token", &self.refresh_token, MAX_TOKEN_ID),
+        ];
+        let errors: Vec<crate::error::ProblemField> = fields
+            .iter()
+            .filter(|(_, v, max)| v.as_ref().is_some_and(|v| v.chars().count() > *max))
+            .map(|(name, _, max)| crate::error::ProblemField {
+                field: format!("/{name}"),
+                code: "max_length".into(),
+                message: format!("{name} is at most {max} characters"),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
 }
 
 /// An issued access token.
@@ -108,10 +145,13 @@ pub async fn token(
     state: web::Data<AppState>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    use crate::limits::{ThrottleKey, ThrottleScope};
     use legami_persistence::accounts::{self as store, RefreshOutcome};
     let throttle = &state.login_throttle;
-    let address = format!("address:{}", crate::limits::client_address(&req));
+    let peer = crate::limits::client_address(&req);
+    let address = ThrottleKey::new(ThrottleScope::Address, &[&peer]);
     let r: TokenRequest = from_value(body.0)?;
+    r.check_lengths()?;
     if r.grant_type == "refresh_token" {
         let Some(presented) = r.refresh_token else {
             return Err(ApiError::invalid(
@@ -140,13 +180,14 @@ pub async fn token(
             ));
         };
         let bad = || ApiError::Unauthorized("wrong client_id or client_secret".into());
-        throttle.check(&[format!("client:{id}"), address.clone()])?;
+        let client_key = ThrottleKey::new(ThrottleScope::Account, &["client", id.trim(), &peer]);
+        throttle.check(&[client_key, address])?;
         let client = match Uuid::try_parse(id.trim()) {
             Ok(id) => legami_persistence::clients::authenticate(&state.db, id, &secret).await?,
             Err(_) => None,
         };
         let Some(client) = client else {
-            throttle.fail(&[format!("client:{id}"), address]);
+            throttle.fail(&[client_key, address]);
             return Err(bad());
         };
         let (access_token, claims) = state.keys.issue_client(&client)?;
@@ -172,8 +213,9 @@ pub async fn token(
             "email and password are required for the password grant",
         ));
     };
-    let account_key = format!("account:{}", email.trim().to_lowercase());
-    throttle.check(&[account_key.clone(), address.clone()])?;
+    let account = email.trim().to_lowercase();
+    let account_key = ThrottleKey::new(ThrottleScope::Account, &["account", &account, &peer]);
+    throttle.check(&[account_key, address])?;
     let user = legami_persistence::accounts::user_by_email(&state.db, &email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     // Argon2 is slow on purpose: keep it off the async workers.

@@ -3,7 +3,8 @@
 
 use crate::caller::{CLIENT_SCOPES, Caller};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, from_value};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::PageQuery;
 use crate::respond;
 use crate::routes::users::org_ids;
 use crate::routes::writes;
@@ -125,12 +126,14 @@ pub struct ClientPatch {
     pub disabled: Option<bool>,
 }
 
-/// All clients.
+/// A page of clients.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"data": []}))]
+#[schema(example = json!({"data": [], "page": {"limit": 20, "next_cursor": null, "total": 0}}))]
 pub struct ClientList {
     /// Clients by name.
     pub data: Vec<ClientDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
 }
 
 /// Path of one client.
@@ -165,27 +168,33 @@ fn scopes(raw: &[String], e: &mut FieldErrors) -> Vec<String> {
 }
 
 /// List API clients (admin).
-#[utoipa::path(tag = "auth", responses(
+#[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Clients", body = ClientList),
+    (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/clients")]
 pub async fn list_clients(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
+    q: Qs<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
+    let args =
+        q.0.parse(&req, &state.cursor_secret, "clients", &["name"])?;
     let clients = store::list(&state.db).await?;
-    respond::json(
-        &req,
-        &caller,
-        StatusCode::OK,
-        &ClientList {
-            data: clients.iter().map(ClientDto::from).collect(),
-        },
-    )
+    let items = clients
+        .iter()
+        .filter_map(|c| {
+            let v = serde_json::to_value(ClientDto::from(c)).ok()?;
+            // By name, then id: unique, and the order the list always had.
+            Some((format!("{}\u{0}{}", c.name, c.id), v))
+        })
+        .collect();
+    crate::listing::page_in_memory(&req, &caller, &state.cursor_secret, "clients", &args, items)
 }
 
 /// Get one API client (admin).

@@ -3,7 +3,8 @@
 use crate::caller::Caller;
 use crate::dto::{AggregationCode, IndicatorUnitCode};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, from_value};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::PageQuery;
 use crate::respond;
 use crate::routes::themes::LabelDto;
 use crate::routes::writes;
@@ -79,12 +80,14 @@ pub struct IndicatorInput {
     pub aggregation: String,
 }
 
-/// The whole catalogue.
+/// A page of the indicator catalogue.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"data": [{"code": "volunteers", "name": {"it": "Volontari", "en": "Volunteers"}, "description": null, "unit": "people", "aggregation": "max", "created_at": "2026-11-22T09:30:00Z"}]}))]
+#[schema(example = json!({"data": [{"code": "volunteers", "name": {"it": "Volontari", "en": "Volunteers"}, "description": null, "unit": "people", "aggregation": "max", "created_at": "2026-11-22T09:30:00Z"}], "page": {"limit": 20, "next_cursor": null, "total": 1}}))]
 pub struct IndicatorList {
-    /// Every indicator, by code (the catalogue is small and not paginated).
+    /// The indicators of this page, by code.
     pub data: Vec<IndicatorDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
 }
 
 /// Path of one indicator.
@@ -97,21 +100,31 @@ pub struct IndicatorPath {
 }
 
 /// List the indicators (the whole catalogue, by code).
-#[utoipa::path(tag = "metrics", responses((status = 200, description = "The catalogue", body = IndicatorList), (status = 304, description = "Not modified")), security((), ("bearer" = [])))]
+#[utoipa::path(tag = "metrics", params(PageQuery), responses((status = 200, description = "A page of the catalogue", body = IndicatorList), (status = 304, description = "Not modified"), (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json")), security((), ("bearer" = [])))]
 #[get("/indicators")]
 pub async fn list_indicators(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
+    q: Qs<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let args =
+        q.0.parse(&req, &state.cursor_secret, "indicators", &["code"])?;
     let all = store::list(&state.db).await?;
-    respond::json(
+    let items = all
+        .iter()
+        .filter_map(|i| {
+            let v = serde_json::to_value(IndicatorDto::from(i)).ok()?;
+            Some((i.code.as_str().to_owned(), v))
+        })
+        .collect();
+    crate::listing::page_in_memory(
         &req,
         &caller,
-        StatusCode::OK,
-        &IndicatorList {
-            data: all.iter().map(IndicatorDto::from).collect(),
-        },
+        &state.cursor_secret,
+        "indicators",
+        &args,
+        items,
     )
 }
 

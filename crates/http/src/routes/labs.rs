@@ -601,9 +601,9 @@ pub async fn get_lab(
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<LabDto>())?;
     let l = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    let v = serde_json::to_value(LabDto::new(&l, None))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
+    let record = LabDto::new(&l, None);
+    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
 /// Create a lab.

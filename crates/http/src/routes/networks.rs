@@ -397,9 +397,9 @@ pub async fn get_network(
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
     let n = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    let v = serde_json::to_value(NetworkDto::from(&n))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
+    let record = NetworkDto::from(&n);
+    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
 /// Create a network.

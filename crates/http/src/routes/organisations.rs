@@ -554,9 +554,9 @@ pub async fn get_organisation(
         respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<OrganisationDto>())?;
     let vis = caller.visibility();
     let o = store::find(&state.db, &key(&path.id)?, &vis).await?;
-    let v = serde_json::to_value(OrganisationDto::new(&o, &vis))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
+    let record = OrganisationDto::new(&o, &vis);
+    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
 /// Create an organisation.

@@ -627,10 +627,11 @@ pub async fn get_project(
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<ProjectDto>())?;
     let vis = caller.visibility();
     let p = find_project(&state, &path.id, &vis).await?;
+    let record = ProjectDto::from(&p);
     let mut dto = ProjectDto::from(&p);
     dto.results = Some(results(&state, p.meta.id, &vis).await?);
     let v = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::json(&req, &caller, StatusCode::OK, &fields.apply(v))
+    respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
 /// Create a project.
@@ -678,7 +679,7 @@ pub async fn create_project(
 /// Change a project with a JSON merge patch.
 #[utoipa::path(
     tag = "projects",
-    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the record without `results` (as returned by this call or a write); stale is 412")),
+    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read (with or without `results`, any `fields`) or a write; stale is 412")),
     request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `ProjectInput`"),
     responses(
         (status = 200, description = "Changed", body = ProjectDto),
@@ -722,7 +723,7 @@ pub async fn update_project(
 /// Delete a project (soft).
 #[utoipa::path(
     tag = "projects",
-    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the record without `results`; stale is 412")),
+    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read or a write; stale is 412")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),

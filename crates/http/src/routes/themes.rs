@@ -149,7 +149,6 @@ pub async fn list_themes(
     let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
     // The vocabulary is small: read it whole and page in memory, keyed by code.
     let all = store::list(&state.db).await?;
-    let total = all.len() as u64;
     if args.format == Format::Csv {
         let rows: Vec<Value> = all
             .iter()
@@ -168,38 +167,14 @@ pub async fn list_themes(
             body,
         ));
     }
-    let start = args.page.after.as_ref().map(|p| p.key.clone());
-    let items: Vec<&Theme> = all
+    let items = all
         .iter()
-        .filter(|t| start.as_deref().is_none_or(|s| t.code.as_str() > s))
-        .take(usize::try_from(args.page.limit + 1).unwrap_or(usize::MAX))
+        .filter_map(|t| {
+            let v = serde_json::to_value(ThemeDto::from(t)).ok()?;
+            Some((t.code.as_str().to_owned(), v))
+        })
         .collect();
-    let limit = usize::try_from(args.page.limit).unwrap_or(usize::MAX);
-    let next = (items.len() > limit).then(|| {
-        let last = items[limit - 1].code.as_str().to_owned();
-        crate::cursor::encode(
-            &state.cursor_secret,
-            spec.name,
-            &args.page.sort.as_param(),
-            &legami_persistence::KeysetPos {
-                key: last.clone(),
-                id: last,
-            },
-        )
-    });
-    let data = items
-        .into_iter()
-        .take(limit)
-        .filter_map(|t| serde_json::to_value(ThemeDto::from(t)).ok())
-        .collect();
-    respond::page_json(
-        &req,
-        &caller,
-        data,
-        args.page.limit,
-        next,
-        args.page.count.then_some(total),
-    )
+    crate::listing::page_in_memory(&req, &caller, &state.cursor_secret, spec.name, &args, items)
 }
 
 /// Get one theme.

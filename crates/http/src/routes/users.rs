@@ -4,7 +4,8 @@ use crate::auth::hash_password;
 use crate::caller::Caller;
 use crate::dto::parse_id;
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, from_value};
+use crate::extract::{JsonObject, Qs, from_value};
+use crate::listing::PageQuery;
 use crate::respond;
 use crate::routes::writes;
 use crate::state::AppState;
@@ -92,12 +93,14 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-/// All users.
+/// A page of users.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"data": []}))]
+#[schema(example = json!({"data": [], "page": {"limit": 20, "next_cursor": null, "total": 0}}))]
 pub struct UserList {
     /// Users by e-mail.
     pub data: Vec<UserDto>,
+    /// Paging information.
+    pub page: respond::PageInfo,
 }
 
 /// Path of one user.
@@ -148,27 +151,31 @@ pub(crate) async fn org_ids(
 }
 
 /// List users (admin).
-#[utoipa::path(tag = "auth", responses(
+#[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Users", body = UserList),
+    (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/users")]
 pub async fn list_users(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
+    q: Qs<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
+    let args = q.0.parse(&req, &state.cursor_secret, "users", &["email"])?;
     let users = store::list_users(&state.db).await?;
-    respond::json(
-        &req,
-        &caller,
-        StatusCode::OK,
-        &UserList {
-            data: users.iter().map(UserDto::from).collect(),
-        },
-    )
+    let items = users
+        .iter()
+        .filter_map(|u| {
+            let v = serde_json::to_value(UserDto::from(u)).ok()?;
+            Some((u.email.clone(), v))
+        })
+        .collect();
+    crate::listing::page_in_memory(&req, &caller, &state.cursor_secret, "users", &args, items)
 }
 
 /// Get one user (admin).

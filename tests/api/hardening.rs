@@ -1,0 +1,293 @@
+//! What outside testing found (issue "Hardening"): each test failed on the code before its fix.
+
+use crate::helpers::{TestApp, json_of};
+use serde_json::{Value, json};
+
+async fn send_if_match(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    etag: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(&app.token)
+        .header("if-match", etag);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/merge-patch+json")
+            .body(b.to_string());
+    }
+    req.send().await.unwrap()
+}
+
+fn etag(res: &reqwest::Response) -> String {
+    res.headers()["etag"].to_str().unwrap().to_owned()
+}
+
+/// The ETag of a detail read (with its computed parts, or a sparse fieldset) is accepted by
+/// `If-Match`; it still changes when a computed part changes.
+#[tokio::test]
+async fn detail_etags_are_accepted_by_if_match() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_org("Capofila ETag", json!({})).await;
+    let p = json_of(
+        app.post(
+            "/api/v1/projects",
+            &json!({"title": "Progetto ETag", "lead_organisation_id": lead["id"], "status": "published"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/projects/{}", p["id"].as_str().unwrap());
+    let full = app.get_auth(&path).await;
+    let tag = etag(&full);
+    let sparse = etag(&app.get_auth(&format!("{path}?fields=title")).await);
+    assert_ne!(tag, sparse, "a sparse answer has its own tag");
+    let ok = send_if_match(
+        &app,
+        reqwest::Method::PATCH,
+        &path,
+        &tag,
+        Some(&json!({"summary": "Con If-Match"})),
+    )
+    .await;
+    json_of(ok, 200).await;
+    // Stale now: both the full and the sparse tag are of version 1.
+    let stale = send_if_match(&app, reqwest::Method::DELETE, &path, &sparse, None).await;
+    assert_eq!(stale.status(), 412);
+    let fresh = etag(&app.get_auth(&format!("{path}?fields=title")).await);
+    let gone = send_if_match(&app, reqwest::Method::DELETE, &path, &fresh, None).await;
+    assert_eq!(gone.status(), 204);
+
+    // Every detail view: its own tag is a valid precondition.
+    let lab = app.create_lab("Lab ETag", 45.18, 9.15, json!({})).await;
+    let org = app.create_org("Ente ETag", json!({})).await;
+    for path in [
+        format!("/api/v1/labs/{}", lab["id"].as_str().unwrap()),
+        format!("/api/v1/organisations/{}", org["id"].as_str().unwrap()),
+    ] {
+        let tag = etag(&app.get_auth(&format!("{path}?fields=name")).await);
+        let res = send_if_match(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            &tag,
+            Some(&json!({"description": "Cambiata"})),
+        )
+        .await;
+        json_of(res, 200).await;
+    }
+}
+
+/// Only successful writes move the response cache on: an unknown route, a `4xx` and a `401`
+/// leave cached answers in place (a row changed behind the server's back stays unseen until the
+/// TTL), a successful write empties it.
+#[tokio::test]
+async fn failed_writes_do_not_empty_the_response_cache() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(|s| s.response_cache_ttl_ms = 60_000, None).await;
+    let lab = app
+        .create_lab("Laboratorio in cache", 45.18, 9.15, json!({}))
+        .await;
+    let id = lab["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/labs/{id}");
+    json_of(app.get(&path).await, 200).await;
+    let sql = format!("UPDATE labs SET name = 'Cambiato dietro' WHERE id = '{id}'");
+    app.db.execute_unprepared(&sql).await.unwrap();
+    assert_eq!(app.post("/api/v1/nowhere", &json!({})).await.status(), 404);
+    assert_eq!(
+        app.post("/api/v1/labs", &json!({"name": 1})).await.status(),
+        422
+    );
+    let anonymous = app
+        .client
+        .post(app.url("/api/v1/labs"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        json_of(app.get(&path).await, 200).await["name"],
+        "Laboratorio in cache",
+        "no failed write emptied the cache"
+    );
+    app.create_org("Un ente qualsiasi", json!({})).await;
+    assert_eq!(
+        json_of(app.get(&path).await, 200).await["name"],
+        "Cambiato dietro",
+        "a successful write empties it"
+    );
+}
+
+/// Follows `page.next_cursor` from `first` to the end; returns every item's `key`.
+async fn walk(app: &TestApp, first: &str, key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut url = first.to_owned();
+    loop {
+        let page = json_of(app.get_auth(&url).await, 200).await;
+        assert!(page["page"]["limit"].is_u64(), "envelope of {url}: {page}");
+        for item in page["data"].as_array().unwrap() {
+            out.push(item[key].as_str().unwrap().to_owned());
+        }
+        match page["page"]["next_cursor"].as_str() {
+            Some(c) => {
+                let sep = if first.contains('?') { '&' } else { '?' };
+                url = format!("{}{sep}cursor={c}", first);
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Every collection answers `{"data": [...], "page": {...}}` and honours `limit` and `cursor`.
+#[tokio::test]
+async fn every_collection_has_the_collection_envelope() {
+    let app = TestApp::spawn().await;
+    app.user_token("viewer", &[]).await;
+    app.user_token("editor", &[]).await;
+    let org = app.create_org("Ente dei client", json!({})).await;
+    for name in ["Primo", "Secondo"] {
+        let body = json!({"name": name, "organisation_ids": [org["id"]], "scopes": ["read"]});
+        let res = app.post("/api/v1/clients", &body).await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    }
+    for (path, key) in [
+        ("/api/v1/indicators", "code"),
+        ("/api/v1/themes", "code"),
+        ("/api/v1/users", "email"),
+        ("/api/v1/clients", "id"),
+    ] {
+        let whole = json_of(app.get_auth(&format!("{path}?limit=100")).await, 200).await;
+        let total = whole["page"]["total"].as_u64().unwrap();
+        assert!(total >= 2, "{path}: {whole}");
+        assert_eq!(whole["data"].as_array().unwrap().len() as u64, total);
+        let paged = walk(&app, &format!("{path}?limit=1"), key).await;
+        let all: Vec<String> = whole["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[key].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            paged, all,
+            "{path}: one page at a time reads the same items"
+        );
+        json_of(app.get_auth(&format!("{path}?limit=0")).await, 422).await;
+        json_of(app.get_auth(&format!("{path}?cursor=nonsense")).await, 400).await;
+    }
+}
+
+/// Over-long credentials are a `422` naming each field, before any throttling or hashing.
+#[tokio::test]
+async fn over_long_credentials_are_refused_before_throttling() {
+    let app = TestApp::spawn().await;
+    let long = format!("{}@example.org", "a".repeat(2000));
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"grant_type": "password", "email": long, "password": "x".repeat(5000)}))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_fields(&json_of(res, 422).await, &["/email", "/password"]);
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": "c".repeat(3000), "client_secret": "s"}))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_fields(&json_of(res, 422).await, &["/client_id"]);
+}
+
+/// Thousands of distinct failed logins: the throttle keeps at most its cap of keys, each of a
+/// fixed size, and forgets aged-out ones when pruned.
+#[test]
+fn the_login_throttle_stays_bounded() {
+    use legami_http::limits::{LoginThrottle, ThrottleKey, ThrottleScope};
+    use std::time::Duration;
+    let throttle = LoginThrottle::with_cap(5, Duration::from_secs(900), 1000);
+    for i in 0..20_000 {
+        let email = format!("{}{i}@example.org", "x".repeat(200));
+        let keys = [
+            ThrottleKey::new(ThrottleScope::Account, &["account", &email, "10.0.0.1"]),
+            ThrottleKey::new(
+                ThrottleScope::Address,
+                &[&format!("10.1.{}.{}", i / 256, i % 256)],
+            ),
+        ];
+        throttle.check(&keys).unwrap();
+        throttle.fail(&keys);
+        assert!(throttle.len() <= 1000, "{} keys after {i}", throttle.len());
+    }
+    // A key under attack right now is still throttled after the churn.
+    let hot = [ThrottleKey::new(
+        ThrottleScope::Account,
+        &["account", "hot@example.org", "10.0.0.9"],
+    )];
+    for _ in 0..5 {
+        throttle.fail(&hot);
+    }
+    assert!(throttle.check(&hot).is_err());
+    let short = LoginThrottle::with_cap(5, Duration::from_millis(20), 1000);
+    for i in 0..500 {
+        short.fail(&[ThrottleKey::new(ThrottleScope::Address, &[&i.to_string()])]);
+    }
+    assert_eq!(short.len(), 500);
+    std::thread::sleep(Duration::from_millis(50));
+    short.prune();
+    assert!(short.is_empty());
+}
+
+/// Five wrong passwords from one address do not stop the right password from another (the
+/// per-address limit still stops the first address).
+#[tokio::test]
+async fn nobody_can_lock_another_user_out() {
+    let app = TestApp::spawn().await;
+    let email = format!("vittima-{}@legami.test", uuid::Uuid::now_v7().simple());
+    let hash = legami_http::auth::hash_password(crate::helpers::PASSWORD).unwrap();
+    legami_persistence::accounts::create_user(
+        &app.db,
+        &email,
+        "Vittima",
+        &hash,
+        "viewer",
+        &[],
+        &legami_persistence::audit::Actor::system(),
+    )
+    .await
+    .unwrap();
+    let attacker = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let login = |client: reqwest::Client, password: &'static str| {
+        let url = app.url("/api/v1/auth/token");
+        let email = email.clone();
+        async move {
+            client
+                .post(url)
+                .json(&json!({"grant_type": "password", "email": email, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(login(attacker.clone(), "sbagliata sbagliata").await, 401);
+    }
+    assert_eq!(login(attacker.clone(), "sbagliata sbagliata").await, 429);
+    assert_eq!(
+        login(app.client.clone(), crate::helpers::PASSWORD).await,
+        200,
+        "the owner logs in from another address"
+    );
+}
