@@ -347,11 +347,14 @@ impl PrivatePostgres {
         let _ = std::process::Command::new("chown")
             .args(["postgres:postgres", &dir.path().display().to_string()])
             .status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A port below the kernel's ephemeral range (32768 and up): a port from that range can be
+        // taken, while the cluster is stopped, as the source port of some other test's
+        // connection, and the restart then cannot listen on it.
+        let start = 20_000 + (std::process::id() % 10_000) as u16;
+        let port = (0..10_000u16)
+            .map(|i| 20_000 + (start - 20_000 + i) % 10_000)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free port below the ephemeral range");
         let pg = Self { bin, dir, port };
         let data = pg.data();
         pg.run(
@@ -386,10 +389,20 @@ impl PrivatePostgres {
             self.port,
             self.dir.path().display()
         );
-        self.run(
-            "pg_ctl",
-            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
-        );
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run(
+                "pg_ctl",
+                &[
+                    "-D", &data, "-o", &opts, "-l", &log, "-w", "-t", "180", "start",
+                ],
+            );
+        }));
+        if started.is_err() {
+            panic!(
+                "the private PostgreSQL did not start; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
     }
 
     /// A fast shutdown: sessions are ended, nothing new is accepted.
