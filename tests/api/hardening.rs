@@ -291,3 +291,32 @@ async fn nobody_can_lock_another_user_out() {
         "the owner logs in from another address"
     );
 }
+
+/// Production refuses the development cursor secret (and a short one); with its own secret and
+/// signing key it starts.
+#[tokio::test]
+async fn production_refuses_development_secrets() {
+    use base64::Engine;
+    let db = crate::helpers::TestDb::new().await;
+    let key = legami_persistence::accounts::generate_key().unwrap();
+    let mut settings = legami_server::Settings::for_tests(&db.url);
+    settings.env = "production".into();
+    settings.jwt_private_key =
+        Some(base64::engine::general_purpose::STANDARD.encode(&key.private_pkcs8));
+    for weak in [legami_server::settings::DEVELOPMENT_CURSOR_SECRET, "short"] {
+        settings.cursor_secret = weak.into();
+        let err = legami_server::Application::build(&settings)
+            .await
+            .err()
+            .expect("must refuse a development or short cursor secret");
+        assert!(
+            format!("{err:#}").contains("LEGAMI_CURSOR_SECRET"),
+            "{err:#}"
+        );
+    }
+    settings.cursor_secret = "a production secret of more than thirty-two bytes".into();
+    let app = legami_server::Application::build(&settings)
+        .await
+        .expect("starts with its own secrets");
+    drop(app);
+}

@@ -1,28 +1,32 @@
 //! Opaque, tamper-evident pagination cursors.
 //!
-//! A cursor is `base64url(json [collection, sort, key, id])` followed by `.` and a truncated
-//! SHA-256 of a server secret and that payload. A cursor from another collection or sort order, or
+//! A cursor is `base64url(json [collection, sort, key, id])` followed by `.` and an
+//! HMAC-SHA256 of that payload under the server's cursor secret (truncated to 16 bytes). A cursor from another collection or sort order, or
 //! one that was edited, is a `400`.
 
 use crate::error::ApiError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use legami_persistence::KeysetPos;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-fn mac(secret: &str, payload: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(secret.as_bytes());
-    h.update([0u8]);
-    h.update(payload.as_bytes());
-    URL_SAFE_NO_PAD.encode(&h.finalize()[..12])
+fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
+    // HMAC takes a key of any length, so this never fails.
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    m.update(payload.as_bytes());
+    m
+}
+
+fn tag(secret: &str, payload: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&mac(secret, payload).finalize().into_bytes()[..16])
 }
 
 /// Encodes where the next page starts.
 pub fn encode(secret: &str, collection: &str, sort: &str, pos: &KeysetPos) -> String {
     let raw = serde_json::json!([collection, sort, pos.key, pos.id]).to_string();
     let payload = URL_SAFE_NO_PAD.encode(raw.as_bytes());
-    let tag = mac(secret, &payload);
+    let tag = tag(secret, &payload);
     format!("{payload}.{tag}")
 }
 
@@ -44,9 +48,14 @@ pub fn decode(
         }],
     };
     let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
-    if mac(secret, payload) != tag {
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
+    if tag.len() != 16 {
         return Err(bad());
     }
+    // Constant-time comparison of the truncated tag.
+    mac(secret, payload)
+        .verify_truncated_left(&tag)
+        .map_err(|_| bad())?;
     let raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
     let parts: (String, String, String, String) =
         serde_json::from_slice(&raw).map_err(|_| bad())?;
@@ -78,5 +87,16 @@ mod tests {
         t.insert(3, 'x');
         assert!(decode("s", "organisations", "name", &t).is_err());
         assert!(decode("s", "organisations", "name", "garbage").is_err());
+        // A shortened tag (a prefix of the right one) is refused too.
+        let short = &c[..c.len() - 2];
+        assert!(decode("s", "organisations", "name", short).is_err());
+    }
+
+    #[test]
+    fn the_tag_is_an_hmac_sha256() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let t = tag("Jefe", "what do ya want for nothing?");
+        let expected = hex::decode("5bdcc146bf60754e6a042426089575c7").unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(t).unwrap(), expected);
     }
 }

@@ -4,6 +4,9 @@
 use clap::Args;
 use std::fmt;
 
+/// The cursor secret a development server uses when none is set; production refuses it.
+pub const DEVELOPMENT_CURSOR_SECRET: &str = "legami-development-cursor-secret";
+
 /// Everything the server reads at start-up.
 #[derive(Clone, Args)]
 pub struct Settings {
@@ -66,11 +69,12 @@ pub struct Settings {
     )]
     pub body_timeout_secs: u64,
 
-    /// Secret that signs pagination cursors. Set your own in production.
+    /// Secret that signs pagination cursors (HMAC-SHA256). Production refuses the default and
+    /// any secret shorter than 32 bytes.
     #[arg(
         long,
         env = "LEGAMI_CURSOR_SECRET",
-        default_value = "legami-development-cursor-secret",
+        default_value = DEVELOPMENT_CURSOR_SECRET,
         global = true,
         hide_env_values = true
     )]

@@ -28,6 +28,34 @@ pub struct Application {
     pool_task: tokio::task::JoinHandle<()>,
 }
 
+/// In production, secrets must be the operator's own: a signing key is configured, and the
+/// cursor secret is neither the development default nor shorter than 32 bytes. Every problem is
+/// named at once.
+fn refuse_development_secrets(settings: &Settings) -> anyhow::Result<()> {
+    if settings.env != "production" {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    if settings.jwt_private_key.is_none() {
+        problems.push(
+            "LEGAMI_JWT_PRIVATE_KEY (an Ed25519 PKCS#8 DER key, base64): generate one with \
+             `openssl genpkey -algorithm ed25519 -outform DER | base64 -w0`",
+        );
+    }
+    if settings.cursor_secret == crate::settings::DEVELOPMENT_CURSOR_SECRET
+        || settings.cursor_secret.len() < 32
+    {
+        problems.push(
+            "LEGAMI_CURSOR_SECRET (a secret of your own of at least 32 bytes; the development \
+             default is refused): generate one with `openssl rand -base64 48`",
+        );
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!("LEGAMI_ENV=production needs {}", problems.join("; and "))
+}
+
 /// The token keys: the configured key (required in production) or, in development, the one
 /// generated on first start and kept in the database.
 pub async fn signing_keys(
@@ -167,6 +195,7 @@ impl Application {
         settings: &Settings,
         extra: Option<ExtraRoutes>,
     ) -> anyhow::Result<Self> {
+        refuse_development_secrets(settings)?;
         let db = open_database(settings).await?;
         if settings.seed_demo_on_empty
             && legami_persistence::organisations::count_all(&db).await? == 0
