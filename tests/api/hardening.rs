@@ -320,3 +320,39 @@ async fn production_refuses_development_secrets() {
         .expect("starts with its own secrets");
     drop(app);
 }
+
+/// Demo records cite their real public sources, never a path of our own tree.
+#[tokio::test]
+async fn demo_records_cite_their_public_sources() {
+    let app = TestApp::spawn().await;
+    legami_server::demo::seed(&app.db).await.unwrap();
+    let mut text = String::new();
+    for collection in ["organisations", "labs", "areas", "networks", "projects"] {
+        let ids = walk(&app, &format!("/api/v1/{collection}?limit=100"), "id").await;
+        assert!(!ids.is_empty(), "{collection}");
+        for id in ids {
+            let path = format!("/api/v1/{collection}/{id}");
+            text.push_str(&json_of(app.get_auth(&path).await, 200).await.to_string());
+        }
+    }
+    let mut url = "/api/v1/metrics?limit=100".to_owned();
+    loop {
+        let page = json_of(app.get_auth(&url).await, 200).await;
+        text.push_str(&page["data"].to_string());
+        match page["page"]["next_cursor"].as_str() {
+            Some(c) => url = format!("/api/v1/metrics?limit=100&cursor={c}"),
+            None => break,
+        }
+    }
+    for path in ["shared/", "seeds/"] {
+        assert!(!text.contains(path), "a demo record cites {path}");
+    }
+    for source in [
+        "CSV Lombardia, «Per il territorio»",
+        "CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020",
+        "Fondazione Cariplo, Welfare in Azione, «Fare Legami»",
+        "Ambito di Lecco, «Piano di Zona»",
+    ] {
+        assert!(text.contains(source), "no record cites {source}");
+    }
+}

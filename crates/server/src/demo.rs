@@ -1,4 +1,5 @@
-//! Demo data drawn from the Italian source texts the product was born from (`shared/seeds/`):
+//! Demo data drawn from the public Italian texts the product was born from (each record cites its
+//! source by publisher and title):
 //! real organisations with the facts the texts give. Anything the texts do not give (a street,
 //! an exact position) is either left out or marked in the record as an example
 //! ("dato di esempio"). Loading is idempotent: records whose slug exists are skipped.
@@ -42,7 +43,7 @@ const ORGS: &[Org] = &[
         description: "Centro di Servizio per il Volontariato, sede territoriale di Pavia. Ha coordinato \
             la Mappa dei Laboratori Sociali e dei Gruppi di cittadini di Pavia (presentata il 2 luglio \
             2020) e dal 2019 la mappatura dei gruppi informali attivi in città nella cura del verde, nel \
-            mutuo aiuto e nell'incontro tra famiglie. Fonte: shared/seeds/001, 002. \
+            mutuo aiuto e nell'incontro tra famiglie. Fonti: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020; CSV Lombardia Sud, «Il manifesto e la mappa dei Laboratori Sociali e dei Gruppi di cittadini». \
             Posizione: centro del comune (dato di esempio).",
         themes: &[
             "volunteering",
@@ -62,7 +63,7 @@ const ORGS: &[Org] = &[
         description: "I Centri di Servizio per il Volontariato della Lombardia: mettono in connessione i \
             soggetti che abitano un territorio, collaborano alla costruzione di reti locali e tematiche, \
             accompagnano enti locali e imprese nel welfare partecipato (progetti COnTatto, MIND THE \
-            G.A.P., Valoriamo, Tavolo per la Giustizia Riparativa). Fonte: shared/seeds/000. \
+            G.A.P., Valoriamo, Tavolo per la Giustizia Riparativa). Fonte: CSV Lombardia, «Per il territorio». \
             Sede: dato di esempio.",
         themes: &[
             "volunteering",
@@ -80,7 +81,7 @@ const ORGS: &[Org] = &[
         kind: OrganisationKind::Consortium,
         description: "Promotore di Fare #BeneComune, progetto di welfare di comunità nato per aiutare le \
             famiglie con figli minori attraverso la collaborazione tra istituzioni, associazioni e \
-            cittadini nel Distretto sociale pavese. Fonte: shared/seeds/001. \
+            cittadini nel Distretto sociale pavese. Fonte: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020. \
             Posizione: centro del comune (dato di esempio).",
         themes: &["parenting", "social_inclusion", "school_support", "poverty"],
         municipality: places::PAVIA,
@@ -95,7 +96,7 @@ const ORGS: &[Org] = &[
         description: "Cofinanzia, con il programma Welfare in Azione, i progetti Fare #BeneComune \
             (Pavia, avviato nel novembre 2018) e Fare Legami (Crema, Cremona, Casalmaggiore), e \
             finanzia il progetto COnTatto: trame riparative nella comunità. \
-            Fonte: shared/seeds/000, 001, 003. Sede: dato di esempio.",
+            Fonti: CSV Lombardia, «Per il territorio»; CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020; Fondazione Cariplo, Welfare in Azione, «Fare Legami». Sede: dato di esempio.",
         themes: &["fundraising", "social_inclusion"],
         municipality: places::MILANO,
         location: None,
@@ -109,7 +110,7 @@ const ORGS: &[Org] = &[
         description: "Ha finanziato MIND THE G.A.P., il modello di contrasto al gioco d'azzardo del \
             Distretto di Lecco da estendere agli 8 Ambiti Territoriali di ATS Brianza; con la DGR \
             4563/2021 ha approvato le linee di indirizzo per la programmazione sociale territoriale \
-            2021-2023, con l'obiettivo \"Fare Comunità\". Fonte: shared/seeds/000, 004.",
+            2021-2023, con l'obiettivo \"Fare Comunità\". Fonti: CSV Lombardia, «Per il territorio»; Ambito di Lecco, «Piano di Zona»: Una rinnovata strategia della solidarietà.",
         themes: &["gambling_prevention", "civic_participation"],
         municipality: places::MILANO,
         location: None,
@@ -121,7 +122,7 @@ const ORGS: &[Org] = &[
         name: "Comune di Pavia",
         kind: OrganisationKind::PublicBody,
         description: "Con l'Assessorato ai Servizi Sociali, Volontariato, Sanità e Politiche per la casa \
-            collabora con il Consorzio Sociale Pavese in Fare #BeneComune. Fonte: shared/seeds/001. \
+            collabora con il Consorzio Sociale Pavese in Fare #BeneComune. Fonte: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020. \
             Posizione: centro del comune (dato di esempio).",
         themes: &["social_inclusion", "housing", "volunteering"],
         municipality: places::PAVIA,
@@ -135,7 +136,7 @@ const ORGS: &[Org] = &[
         kind: OrganisationKind::HealthAuthority,
         description: "Agenzia di Tutela della Salute il cui territorio, articolato in 8 Ambiti \
             Territoriali, è destinatario della replica del modello di Lecco di contrasto al gioco \
-            d'azzardo (MIND THE G.A.P.). Fonte: shared/seeds/000. Sede: dato di esempio.",
+            d'azzardo (MIND THE G.A.P.). Fonte: CSV Lombardia, «Per il territorio». Sede: dato di esempio.",
         themes: &["gambling_prevention", "health_prevention"],
         municipality: places::MONZA,
         location: None,
@@ -148,7 +149,7 @@ const ORGS: &[Org] = &[
         kind: OrganisationKind::SocialEnterprise,
         description: "Forma gestionale a capitale misto pubblico-privato scelta nel 2019 dall'Ambito di \
             Lecco: un'amministrazione condivisa del welfare tra Pubblica Amministrazione e Terzo \
-            Settore. Fonte: shared/seeds/004.",
+            Settore. Fonte: Ambito di Lecco, «Piano di Zona»: Una rinnovata strategia della solidarietà.",
         themes: &["social_inclusion", "civic_participation"],
         municipality: places::LECCO,
         location: None,
@@ -160,7 +161,7 @@ const ORGS: &[Org] = &[
         name: "Comune di Cremona",
         kind: OrganisationKind::PublicBody,
         description: "Uno dei tre comuni del progetto Fare Legami (Crema, Cremona, Casalmaggiore). \
-            Fonte: shared/seeds/003. Il ruolo di capofila nel progetto è un dato di esempio.",
+            Fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami». Il ruolo di capofila nel progetto è un dato di esempio.",
         themes: &["social_inclusion", "employment"],
         municipality: "019036",
         location: None,
@@ -171,7 +172,7 @@ const ORGS: &[Org] = &[
         slug: "comune-di-crema",
         name: "Comune di Crema",
         kind: OrganisationKind::PublicBody,
-        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: shared/seeds/003.",
+        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami».",
         themes: &["social_inclusion"],
         municipality: "019035",
         location: None,
@@ -182,7 +183,7 @@ const ORGS: &[Org] = &[
         slug: "comune-di-casalmaggiore",
         name: "Comune di Casalmaggiore",
         kind: OrganisationKind::PublicBody,
-        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: shared/seeds/003.",
+        description: "Uno dei tre comuni del progetto Fare Legami. Fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami».",
         themes: &["social_inclusion"],
         municipality: "019021",
         location: None,

@@ -1,4 +1,5 @@
-//! Demo labs, areas, networks, projects and participation figures from `shared/seeds/`.
+//! Demo labs, areas, networks, projects and participation figures from public texts (cited in the
+//! records by publisher and title).
 //!
 //! Figures carry their source and are dated by what the texts say. Labs of the Rete dei
 //! Laboratori Sociali are examples (names, places and hours are invented and say so); so are
@@ -113,7 +114,7 @@ async fn indicators(db: &DatabaseConnection) -> anyhow::Result<usize> {
                 name_it: it.into(),
                 name_en: en.into(),
                 description: Some(
-                    "Aggiunto per gli obiettivi di Fare Legami (shared/seeds/003).".into(),
+                    "Aggiunto per gli obiettivi di Fare Legami (fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami»).".into(),
                 ),
                 unit,
                 aggregation,
@@ -138,28 +139,28 @@ async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
             "ats-brianza-territorio",
             "Territorio di ATS Brianza",
             AreaKind::HealthAuthority,
-            "Le province di Lecco e di Monza e della Brianza, articolate in 8 Ambiti Territoriali (shared/seeds/000).",
+            "Le province di Lecco e di Monza e della Brianza, articolate in 8 Ambiti Territoriali (fonte: CSV Lombardia, «Per il territorio»).",
             brianza,
         ),
         (
             "ambito-di-lecco",
             "Ambito di Lecco",
             AreaKind::Ambito,
-            "Ambito territoriale che nel 2019 ha scelto l'Impresa Sociale Consorzio Girasole (shared/seeds/004). Elenco dei comuni parziale: solo Lecco (esempio).",
+            "Ambito territoriale che nel 2019 ha scelto l'Impresa Sociale Consorzio Girasole (fonte: Ambito di Lecco, «Piano di Zona»: Una rinnovata strategia della solidarietà). Elenco dei comuni parziale: solo Lecco (esempio).",
             vec![istat("097042")?],
         ),
         (
             "distretto-sociale-pavese",
             "Distretto sociale pavese",
             AreaKind::District,
-            "Distretto di Fare #BeneComune e della Rete dei Laboratori Sociali (shared/seeds/001, 002). Elenco dei comuni parziale: solo Pavia (esempio).",
+            "Distretto di Fare #BeneComune e della Rete dei Laboratori Sociali (fonti: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020; CSV Lombardia Sud, «Il manifesto e la mappa dei Laboratori Sociali e dei Gruppi di cittadini»). Elenco dei comuni parziale: solo Pavia (esempio).",
             vec![istat("018110")?],
         ),
         (
             "fare-legami-territorio",
             "Territorio di Fare Legami",
             AreaKind::Other,
-            "Crema, Cremona e Casalmaggiore, provincia di Cremona (shared/seeds/003).",
+            "Crema, Cremona e Casalmaggiore, provincia di Cremona (fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami»).",
             vec![istat("019021")?, istat("019035")?, istat("019036")?],
         ),
     ];
@@ -258,7 +259,7 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
             name: l.name.into(),
             kind: LabKind::SocialLab,
             description: Some(format!(
-                "Laboratorio di esempio della Rete dei Laboratori Sociali di Pavia: luogo fisico e di relazione, punto di riferimento per cittadini e organizzazioni del quartiere {} (shared/seeds/001, 002). Nome, indirizzo, posizione e orari sono dati di esempio.",
+                "Laboratorio di esempio della Rete dei Laboratori Sociali di Pavia: luogo fisico e di relazione, punto di riferimento per cittadini e organizzazioni del quartiere {} (fonti: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020; CSV Lombardia Sud, «Il manifesto e la mappa dei Laboratori Sociali e dei Gruppi di cittadini»). Nome, indirizzo, posizione e orari sono dati di esempio.",
                 l.neighbourhood
             )),
             themes: themes(l.themes)?,
@@ -330,7 +331,7 @@ async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         NetworkFields {
             slug: Some(slug("rete-dei-laboratori-sociali-pavia")?),
             name: "Rete dei Laboratori Sociali (Pavia)".into(),
-            description: Some("Rete aperta dei Laboratori Sociali e dei gruppi di cittadini di Pavia e del Distretto sociale pavese, nata nel percorso avviato da CSV nel 2019; prima Assemblea aperta alla cittadinanza il 2 luglio 2020, con la presentazione della Mappa (shared/seeds/001, 002). I laboratori membri sono esempi.".into()),
+            description: Some("Rete aperta dei Laboratori Sociali e dei gruppi di cittadini di Pavia e del Distretto sociale pavese, nata nel percorso avviato da CSV nel 2019; prima Assemblea aperta alla cittadinanza il 2 luglio 2020, con la presentazione della Mappa (fonti: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020; CSV Lombardia Sud, «Il manifesto e la mappa dei Laboratori Sociali e dei Gruppi di cittadini»). I laboratori membri sono esempi.".into()),
             since: Some(2019),
             coordinator_id: Some(csv),
             members,
@@ -339,7 +340,7 @@ async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         NetworkFields {
             slug: Some(slug("tavolo-per-la-giustizia-riparativa")?),
             name: "Tavolo per la Giustizia Riparativa".into(),
-            description: Some("La rete che dal 2012 lavora al tema della legalità e della giustizia riparativa, su un piano culturale e di realizzazione comune di eventi e iniziative di sensibilizzazione (shared/seeds/000).".into()),
+            description: Some("La rete che dal 2012 lavora al tema della legalità e della giustizia riparativa, su un piano culturale e di realizzazione comune di eventi e iniziative di sensibilizzazione (fonte: CSV Lombardia, «Per il territorio»).".into()),
             since: Some(2012),
             coordinator_id: None,
             members: Vec::new(),
@@ -377,8 +378,10 @@ type Figure = (
     Option<&'static str>,
 );
 
-const BENECOMUNE_SOURCE: &str = "E' nata la Mappa dei laboratori Sociali Fare#Bene Comune, CSV Lombardia Sud, luglio 2020 (shared/seeds/001)";
-const LEGAMI_SOURCE: &str = "Fare Legami, risultati attesi (shared/seeds/003)";
+const BENECOMUNE_SOURCE: &str =
+    "CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020";
+const LEGAMI_SOURCE: &str =
+    "Fondazione Cariplo, Welfare in Azione, «Fare Legami», risultati attesi";
 const LEGAMI_NOTE: Option<&str> =
     Some("Periodo di riferimento di esempio: il testo non indica date.");
 
@@ -603,7 +606,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         org(db, "consorzio-sociale-pavese").await?,
     )?;
     p.summary = Some("Progetto triennale di welfare di comunità del Distretto sociale pavese per le famiglie con figli minori, in collaborazione tra istituzioni, associazioni e cittadini.".into());
-    p.description = Some("Promosso dal Consorzio Sociale Pavese e cofinanziato dalla Fondazione Cariplo con il programma Welfare in Azione, avviato nel novembre 2018. Ha potenziato l'Assessorato ai Servizi Sociali del Comune di Pavia e il Consorzio, coordinando assistenti sociali, istituti scolastici, laboratori sociali e partner. A luglio 2020 si avvicinava a metà del percorso (shared/seeds/001).".into());
+    p.description = Some("Promosso dal Consorzio Sociale Pavese e cofinanziato dalla Fondazione Cariplo con il programma Welfare in Azione, avviato nel novembre 2018. Ha potenziato l'Assessorato ai Servizi Sociali del Comune di Pavia e il Consorzio, coordinando assistenti sociali, istituti scolastici, laboratori sociali e partner. A luglio 2020 si avvicinava a metà del percorso (fonte: CSV Lombardia Sud, «E' nata la Mappa dei laboratori Sociali Fare#Bene Comune», luglio 2020).".into());
     p.programme = Some("Welfare in Azione".into());
     p.start_date = Some(date("2018-11-01")?);
     p.partners = vec![
@@ -649,7 +652,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         org(db, "comune-di-cremona").await?,
     )?;
     p.summary = Some("Ricerca-azione di welfare per sostenere persone e famiglie a rischio con percorsi di empowerment, laboratori di comunità e nuove collaborazioni tra pubblico, privato sociale e profit.".into());
-    p.description = Some("Progetto del programma Welfare in Azione di Fondazione Cariplo a Crema, Cremona e Casalmaggiore (provincia di Cremona). Il capofila indicato è un dato di esempio: il testo non lo nomina (shared/seeds/003).".into());
+    p.description = Some("Progetto del programma Welfare in Azione di Fondazione Cariplo a Crema, Cremona e Casalmaggiore (provincia di Cremona). Il capofila indicato è un dato di esempio: il testo non lo nomina (fonte: Fondazione Cariplo, Welfare in Azione, «Fare Legami»).".into());
     p.programme = Some("Welfare in Azione".into());
     p.partners = vec![
         Partner {
@@ -696,7 +699,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         "COnTatto: trame riparative nella comunità",
         csv,
     )?;
-    p.summary = Some("Rimette al centro la comunità nella gestione dei conflitti, perché incomprensioni e contenziosi non siano delegati solo al sistema giudiziario. Finanziato da Fondazione Cariplo (shared/seeds/000); capofila: dato di esempio.".into());
+    p.summary = Some("Rimette al centro la comunità nella gestione dei conflitti, perché incomprensioni e contenziosi non siano delegati solo al sistema giudiziario. Finanziato da Fondazione Cariplo (fonte: CSV Lombardia, «Per il territorio»); capofila: dato di esempio.".into());
     p.partners = vec![Partner {
         organisation_id: cariplo,
         role: PartnerRole::Funder,
@@ -712,7 +715,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         "MIND THE G.A.P. - L'azzardo azzanna",
         org(db, "ats-brianza").await?,
     )?;
-    p.summary = Some("Condivisione del modello di contrasto al gioco d'azzardo del Distretto di Lecco, da replicare negli 8 Ambiti Territoriali di ATS Brianza. Finanziato da Regione Lombardia (shared/seeds/000); capofila: dato di esempio.".into());
+    p.summary = Some("Condivisione del modello di contrasto al gioco d'azzardo del Distretto di Lecco, da replicare negli 8 Ambiti Territoriali di ATS Brianza. Finanziato da Regione Lombardia (fonte: CSV Lombardia, «Per il territorio»); capofila: dato di esempio.".into());
     p.partners = vec![Partner {
         organisation_id: regione,
         role: PartnerRole::Funder,
@@ -729,7 +732,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
         "Valoriamo - Marketing sociale",
         csv,
     )?;
-    p.summary = Some("Il marketing sociale come strumento per raccolte fondi stabili e strutturate a sostegno delle organizzazioni non profit e delle associazioni locali, promuovendo il lavoro in provincia di Lecco (shared/seeds/000); capofila: dato di esempio.".into());
+    p.summary = Some("Il marketing sociale come strumento per raccolte fondi stabili e strutturate a sostegno delle organizzazioni non profit e delle associazioni locali, promuovendo il lavoro in provincia di Lecco (fonte: CSV Lombardia, «Per il territorio»); capofila: dato di esempio.".into());
     p.municipalities = vec![istat("097042")?];
     p.themes = themes(&["fundraising", "corporate_engagement"])?;
     list.push(DemoProject {
