@@ -356,3 +356,76 @@ async fn demo_records_cite_their_public_sources() {
         assert!(text.contains(source), "no record cites {source}");
     }
 }
+
+/// Summaries grouped by project, lab or area carry the group's slug and name (JSON and CSV);
+/// a draft area never appears in an anonymous summary grouped by area.
+#[tokio::test]
+async fn summaries_label_their_groups() {
+    let app = TestApp::spawn().await;
+    legami_server::demo::seed(&app.db).await.unwrap();
+    let project = json_of(app.get("/api/v1/projects/fare-benecomune").await, 200).await;
+    let lab_id = project["lab_ids"][0].as_str().unwrap().to_owned();
+    let url = format!(
+        "/api/v1/projects/{}/metrics",
+        project["id"].as_str().unwrap()
+    );
+    let obs = json!([{"indicator": "families_supported", "kind": "actual", "value": 3,
+        "period_start": "2021-01-01", "period_end": "2021-01-31", "lab_id": lab_id,
+        "municipality": "018110"}]);
+    json_of(app.post(&url, &obs).await, 201).await;
+    // A draft area holding Pavia: invisible to anonymous summaries.
+    json_of(
+        app.post(
+            "/api/v1/areas",
+            &json!({"name": "Area in bozza", "status": "draft", "municipalities": ["018110"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for (group, collection, title) in [
+        ("project", "projects", "title"),
+        ("lab", "labs", "name"),
+        ("area", "areas", "name"),
+    ] {
+        let v = json_of(
+            app.get(&format!("/api/v1/metrics/summary?group_by={group}"))
+                .await,
+            200,
+        )
+        .await;
+        let rows = v["data"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{group}: {v}");
+        let mut labelled = 0;
+        for row in rows {
+            let Some(key) = row[group].as_str() else {
+                continue;
+            };
+            let record = json_of(app.get(&format!("/api/v1/{collection}/{key}")).await, 200).await;
+            assert_eq!(
+                row[format!("{group}_slug")],
+                record["slug"],
+                "{group}: {row}"
+            );
+            assert_eq!(
+                row[format!("{group}_{title}")],
+                record[title],
+                "{group}: {row}"
+            );
+            assert_ne!(row[format!("{group}_slug")], "area-in-bozza");
+            labelled += 1;
+        }
+        assert!(labelled > 0, "{group}: {v}");
+    }
+    let csv = app
+        .get("/api/v1/metrics/summary?group_by=project&format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv.lines().next().unwrap(),
+        "indicator,project,project_slug,project_title,actual,target,attainment"
+    );
+    assert!(csv.contains(",fare-benecomune,"), "{csv}");
+}

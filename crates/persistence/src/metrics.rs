@@ -733,6 +733,11 @@ pub struct SummaryRow {
     pub target: Option<MetricValue>,
     /// Resident population of the row's municipality or province, when grouped by one.
     pub population: Option<i64>,
+    /// Slug and name of the row's project, lab or area, for each of those groups (in
+    /// `group_by` order): `("project_slug", ..), ("project_title", ..)`, `lab_slug`/`lab_name`,
+    /// `area_slug`/`area_name`. `None` when the record is
+    /// not visible to the caller.
+    pub labels: Vec<(String, Option<String>)>,
 }
 
 /// Aggregates observations in the database: per group and indicator, the sum, the maximum and
@@ -784,6 +789,10 @@ pub async fn summary_from(
     }
     if groups.contains(&GroupBy::Area) {
         joins.push_str(" JOIN area_municipalities am ON am.municipality = m.municipality JOIN areas ar ON ar.id = am.area_id AND ar.deleted_at IS NULL");
+        // Nobody owns an area: only administrators see drafts.
+        if vis.members().is_some() {
+            joins.push_str(" AND ar.status = 'published'");
+        }
     }
     let part = knames.join(", ");
     let sql = format!(
@@ -837,6 +846,7 @@ pub async fn summary_from(
             actual: None,
             target: None,
             population: None,
+            labels: Vec::new(),
         });
         if kind == MetricKind::Actual.as_str() {
             entry.actual = Some(value);
@@ -853,7 +863,58 @@ pub async fn summary_from(
             row.population = row.keys[idx].1.as_ref().and_then(|k| pops.get(k)).copied();
         }
     }
-    Ok(out.into_values().collect())
+    let mut rows: Vec<SummaryRow> = out.into_values().collect();
+    for (i, g) in groups.iter().enumerate() {
+        let (table, by, title) = match g {
+            GroupBy::Project => ("projects", "id", "title"),
+            GroupBy::Lab => ("labs", "id", "name"),
+            GroupBy::Area => ("areas", "slug", "name"),
+            _ => continue,
+        };
+        let wanted: HashSet<String> = rows.iter().filter_map(|r| r.keys[i].1.clone()).collect();
+        let found = labels(db, table, by, title, wanted.into_iter().collect(), vis).await?;
+        let name = g.key();
+        for row in &mut rows {
+            let label = row.keys[i].1.as_ref().and_then(|k| found.get(k));
+            row.labels
+                .push((format!("{name}_slug"), label.map(|l| l.0.clone())));
+            row.labels
+                .push((format!("{name}_{title}"), label.map(|l| l.1.clone())));
+        }
+    }
+    Ok(rows)
+}
+
+/// Slug and `title` of the records of `table` whose `by` column is among `keys` and that `vis`
+/// may see, read in bounded chunks (never one bind per record of a large set).
+async fn labels(
+    db: &impl ConnectionTrait,
+    table: &str,
+    by: &str,
+    title: &str,
+    keys: Vec<String>,
+    vis: &Visibility,
+) -> StoreResult<HashMap<String, (String, String)>> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let q = Query::select()
+            .expr(Expr::col((a(table), a(by))))
+            .expr(Expr::col((a(table), a("slug"))))
+            .expr(Expr::col((a(table), a(title))))
+            .from(a(table))
+            .cond_where(
+                crate::records::visible_cond(table, vis)
+                    .add(Expr::col((a(table), a(by))).is_in(chunk.iter().cloned())),
+            )
+            .to_owned();
+        for r in db.query_all(&q).await? {
+            out.insert(
+                r.try_get_by_index::<String>(0)?,
+                (r.try_get_by_index(1)?, r.try_get_by_index(2)?),
+            );
+        }
+    }
+    Ok(out)
 }
 
 async fn populations(

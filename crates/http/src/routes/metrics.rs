@@ -640,6 +640,18 @@ pub struct SummaryRowDto {
     pub province: Option<String>,
     /// Area slug (when grouped by area).
     pub area: Option<String>,
+    /// Slug of the row's project (when grouped by project; `null` if not visible to you).
+    pub project_slug: Option<String>,
+    /// Title of the row's project (when grouped by project).
+    pub project_title: Option<String>,
+    /// Slug of the row's lab (when grouped by lab; `null` if not visible to you).
+    pub lab_slug: Option<String>,
+    /// Name of the row's lab (when grouped by lab).
+    pub lab_name: Option<String>,
+    /// Slug of the row's area (when grouped by area; the same as `area`).
+    pub area_slug: Option<String>,
+    /// Name of the row's area (when grouped by area).
+    pub area_name: Option<String>,
     /// `YYYY` of the period start (when grouped by year).
     pub year: Option<String>,
     /// `YYYY-Qn` (when grouped by quarter).
@@ -731,7 +743,7 @@ pub async fn metrics_summary(
         .iter()
         .map(|r| {
             let mut m = Map::new();
-            for (k, v) in &r.keys {
+            for (k, v) in r.keys.iter().chain(&r.labels) {
                 m.insert(k.clone(), v.clone().map_or(Value::Null, Value::String));
             }
             let num = |v: Option<MetricValue>| v.map(|x| number(x.decimal()));
@@ -751,7 +763,18 @@ pub async fn metrics_summary(
         })
         .collect();
     if format == Format::Csv {
-        let mut columns: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut columns: Vec<&str> = Vec::new();
+        for k in &keys {
+            columns.push(k);
+            if let Some(labels) = rows.first().map(|r| &r.labels) {
+                columns.extend(
+                    labels
+                        .iter()
+                        .map(|(l, _)| l.as_str())
+                        .filter(|l| l.split_once('_').map(|(g, _)| g) == Some(k)),
+                );
+            }
+        }
         columns.extend(["actual", "target", "attainment"]);
         if keys.iter().any(|k| k == "municipality" || k == "province") {
             columns.push("per_1000_residents");
