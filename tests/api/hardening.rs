@@ -429,3 +429,43 @@ async fn summaries_label_their_groups() {
     );
     assert!(csv.contains(",fare-benecomune,"), "{csv}");
 }
+
+/// A list parameter with thousands of unknown names gives a small 422: deduplicated, capped,
+/// the known names stated once.
+#[tokio::test]
+async fn error_bodies_stay_small() {
+    let app = TestApp::spawn().await;
+    let mut names: Vec<String> = (0..1500).map(|i| format!("nope{i}")).collect();
+    names.extend((0..500).map(|_| "again".to_owned()));
+    for path in ["organisations", "labs", "projects", "areas", "networks"] {
+        let res = app
+            .get(&format!("/api/v1/{path}?fields={}", names.join(",")))
+            .await;
+        let body = res.bytes().await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["status"], 422, "{path}: {v}");
+        assert!(body.len() < 16 * 1024, "{path}: {} bytes", body.len());
+        let errors = v["errors"].as_array().unwrap();
+        assert!(errors.len() <= 51, "{path}: {} entries", errors.len());
+        let again = errors
+            .iter()
+            .filter(|e| e["message"].as_str().unwrap().contains("'again'"))
+            .count();
+        assert!(again <= 1, "{path}: 'again' listed {again} times");
+        let text = v.to_string();
+        assert_eq!(text.matches("known:").count(), 1, "{path}: {v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("1501"),
+            "the detail counts every distinct problem: {v}"
+        );
+    }
+    // Other list parameters are capped the same way.
+    let many: Vec<String> = (0..3000).map(|i| format!("t{i}")).collect();
+    let res = app
+        .get(&format!("/api/v1/labs?theme={}", many.join(",")))
+        .await;
+    let body = res.bytes().await.unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], 422, "{v}");
+    assert!(body.len() < 16 * 1024, "{} bytes", body.len());
+}

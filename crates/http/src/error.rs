@@ -116,6 +116,45 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The most problem entries one answer lists.
+pub const MAX_PROBLEM_FIELDS: usize = 50;
+
+/// The longest `message` of one entry (bytes; a value echoed from the request is cut).
+const MAX_MESSAGE: usize = 300;
+
+/// Cuts `s` to at most [`MAX_MESSAGE`] bytes (on a character boundary), marking the cut.
+fn cut(s: &mut String) {
+    if s.len() > MAX_MESSAGE {
+        let mut at = MAX_MESSAGE;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+        s.push('…');
+    }
+}
+
+/// Problem entries as sent: duplicates dropped, each field and message at most [`MAX_MESSAGE`] bytes, at
+/// most [`MAX_PROBLEM_FIELDS`] entries; with the number of distinct entries.
+fn bounded(errors: &[ProblemField]) -> (usize, Vec<ProblemField>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut distinct = 0;
+    for e in errors {
+        if !seen.insert((&e.field, &e.code, &e.message)) {
+            continue;
+        }
+        distinct += 1;
+        if out.len() < MAX_PROBLEM_FIELDS {
+            let mut e = e.clone();
+            cut(&mut e.field);
+            cut(&mut e.message);
+            out.push(e);
+        }
+    }
+    (distinct, out)
+}
+
 impl ApiError {
     /// A 400 with a detail sentence.
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -199,7 +238,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, kind, title) = self.parts();
         let (detail, errors) = match self {
-            Self::BadRequest { detail, errors } => (Some(detail.clone()), errors.clone()),
+            Self::BadRequest { detail, errors } => (Some(detail.clone()), bounded(errors).1),
             Self::Unauthorized(d) | Self::Forbidden(d) | Self::NotAcceptable(d) => {
                 (Some(d.clone()), Vec::new())
             }
@@ -228,13 +267,18 @@ impl ApiError {
                 Some(format!("the body is larger than the limit of {limit} bytes")),
                 Vec::new(),
             ),
-            Self::Validation(errors) => (
-                Some(match errors.len() {
+            Self::Validation(errors) => {
+                let (n, listed) = bounded(errors);
+                let detail = match n {
                     1 => "1 field is invalid".to_owned(),
+                    n if n > listed.len() => format!(
+                        "{n} fields or values are invalid; the first {} are listed",
+                        listed.len()
+                    ),
                     n => format!("{n} fields are invalid"),
-                }),
-                errors.clone(),
-            ),
+                };
+                (Some(detail), listed)
+            }
             Self::TooManyRequests { detail, .. } => (Some(detail.clone()), Vec::new()),
             Self::Unavailable(_) => (
                 Some("the database is unreachable; retry shortly".into()),

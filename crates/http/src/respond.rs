@@ -256,19 +256,31 @@ impl FieldSet {
             return Ok(Self(None));
         };
         let mut set = HashSet::new();
-        let mut errors = Vec::new();
+        let mut unknown: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
         for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             if known.iter().any(|k| k == name) {
                 set.insert(name.to_owned());
-            } else {
-                errors.push(crate::error::ProblemField {
-                    field: "fields".into(),
-                    code: "unknown_field".into(),
-                    message: format!("unknown field '{name}'; known: {}", known.join(", ")),
-                });
+            } else if seen.insert(name) {
+                // Each distinct name once; the error renderer caps how many are listed.
+                unknown.push(name);
             }
         }
-        if !errors.is_empty() {
+        if !unknown.is_empty() {
+            // The known names are stated once, in the first entry.
+            let errors = unknown
+                .iter()
+                .enumerate()
+                .map(|(i, name)| crate::error::ProblemField {
+                    field: "fields".into(),
+                    code: "unknown_field".into(),
+                    message: if i == 0 {
+                        format!("unknown field '{name}'; known: {}", known.join(", "))
+                    } else {
+                        format!("unknown field '{name}'")
+                    },
+                })
+                .collect();
             return Err(ApiError::Validation(errors));
         }
         if set.is_empty() {
