@@ -469,3 +469,80 @@ async fn error_bodies_stay_small() {
     assert_eq!(v["status"], 422, "{v}");
     assert!(body.len() < 16 * 1024, "{} bytes", body.len());
 }
+
+/// CORS: an origin not configured for writes is offered only the read methods in any preflight
+/// answer, and a non-GET request carrying an unlisted `Origin` is refused, whatever else it
+/// carries.
+#[tokio::test]
+async fn cors_offers_writes_only_to_listed_origins() {
+    let app =
+        TestApp::spawn_with(|s| s.cors_origins = "https://partner.example".into(), None).await;
+    let methods = |res: &reqwest::Response| -> Vec<String> {
+        res.headers()
+            .get("access-control-allow-methods")
+            .map(|v| {
+                v.to_str()
+                    .unwrap()
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for method in ["GET", "HEAD"] {
+        let res = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/organisations"))
+            .header("origin", "https://anyone.example")
+            .header("access-control-request-method", method)
+            .send()
+            .await
+            .unwrap();
+        let mut got = methods(&res);
+        got.sort();
+        assert_eq!(got, ["GET", "HEAD", "OPTIONS"], "{method}");
+    }
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/organisations"))
+        .header("origin", "https://partner.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(methods(&res).contains(&"POST".to_owned()));
+    // A write from an unlisted origin is refused before it runs, even when it claims to be a
+    // read in a preflight header.
+    let before = json_of(app.get_auth("/api/v1/organisations?count=true").await, 200).await;
+    for extra in [None, Some("GET")] {
+        let mut req = app
+            .client
+            .post(app.url("/api/v1/organisations"))
+            .bearer_auth(&app.token)
+            .header("origin", "https://anyone.example")
+            .json(&json!({"name": "Da un'origine estranea", "kind": "aps", "address": {"municipality": "018110"}}));
+        if let Some(m) = extra {
+            req = req.header("access-control-request-method", m);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{extra:?}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{extra:?}"
+        );
+    }
+    let after = json_of(app.get_auth("/api/v1/organisations?count=true").await, 200).await;
+    assert_eq!(before["page"]["total"], after["page"]["total"]);
+    // The listed origin may write.
+    let res = app
+        .client
+        .post(app.url("/api/v1/organisations"))
+        .bearer_auth(&app.token)
+        .header("origin", "https://partner.example")
+        .json(&json!({"name": "Dal partner", "kind": "aps", "address": {"municipality": "018110"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}

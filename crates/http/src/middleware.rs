@@ -192,3 +192,86 @@ pub async fn slice_large_answers(
         _ => body,
     }))
 }
+
+/// Origins allowed to make cross-origin writes (`LEGAMI_CORS_ORIGINS`); reads are open to all.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOrigins(std::sync::Arc<[String]>);
+
+impl WriteOrigins {
+    /// Parses a comma-separated list of origins.
+    pub fn parse(raw: &str) -> Self {
+        Self(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
+    /// Whether `origin` may write.
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        self.0.iter().any(|o| o.as_bytes() == origin)
+    }
+
+    /// Whether the request carries an `Origin` that may not write.
+    fn refuses(&self, req: &ServiceRequest) -> bool {
+        req.headers()
+            .get(header::ORIGIN)
+            .is_some_and(|o| !self.allows(o.as_bytes()))
+    }
+}
+
+/// The methods a read-only origin is offered in a preflight answer.
+const READ_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+
+/// Runs outside the CORS middleware: a preflight answer to an origin that may not write offers
+/// only `GET, HEAD, OPTIONS`.
+pub async fn read_only_preflights(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let refused = req
+        .app_data::<web::Data<WriteOrigins>>()
+        .is_some_and(|o| o.refuses(&req));
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if refused
+        && preflight
+        && res
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
+    {
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_METHODS, READ_METHODS);
+    }
+    Ok(res)
+}
+
+/// A request other than `GET`, `HEAD` or `OPTIONS` carrying an `Origin` that may not write is
+/// a `403` before it runs (whatever other headers it carries).
+pub async fn refuse_cross_origin_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if write
+        && req
+            .app_data::<web::Data<WriteOrigins>>()
+            .is_some_and(|o| o.refuses(&req))
+    {
+        let res = ApiError::Forbidden(
+            "this origin may not make cross-origin writes (see LEGAMI_CORS_ORIGINS); reads are \
+             open to every origin"
+                .into(),
+        )
+        .error_response();
+        return Ok(req.into_response(res));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
+}

@@ -145,24 +145,23 @@ fn metrics(
     Ok((prom, task))
 }
 
-fn cors(origins: &str) -> Cors {
-    let write_origins: Vec<String> = origins
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_owned)
-        .collect();
+/// CORS: reads from any origin, writes only from the configured ones. Two middlewares of ours
+/// complete it: preflights of other origins offer only the read methods
+/// (`read_only_preflights`), and their writes are refused (`refuse_cross_origin_writes`).
+fn cors(write_origins: &legami_http::middleware::WriteOrigins) -> Cors {
+    let write_origins = write_origins.clone();
     Cors::default()
         .allowed_origin_fn(move |origin, head| {
-            // Reads are public: any origin. Writes only from configured origins.
-            let read = matches!(head.method, Method::GET | Method::HEAD)
-                || head
-                    .headers
+            // A preflight asks for the method in a header; any other request is its own method.
+            let method = if head.method == Method::OPTIONS {
+                head.headers
                     .get(header::ACCESS_CONTROL_REQUEST_METHOD)
-                    .is_some_and(|m| m == "GET" || m == "HEAD");
-            read || write_origins
-                .iter()
-                .any(|o| origin.as_bytes() == o.as_bytes())
+                    .and_then(|m| m.to_str().ok())
+                    .unwrap_or("OPTIONS")
+            } else {
+                head.method.as_str()
+            };
+            matches!(method, "GET" | "HEAD" | "OPTIONS") || write_origins.allows(origin.as_bytes())
         })
         .allowed_methods(["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE"])
         .allowed_headers([
@@ -259,7 +258,8 @@ impl Application {
         // every request. Swagger UI only points at this path.
         let openapi_json = web::Bytes::from(serde_json::to_vec(&doc)?);
         drop(doc);
-        let origins = settings.cors_origins.clone();
+        let origins = legami_http::middleware::WriteOrigins::parse(&settings.cors_origins);
+        let write_origins = web::Data::new(origins.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -267,6 +267,7 @@ impl Application {
                 .app_data(routes.clone())
                 .app_data(limits.clone())
                 .app_data(response_cache.clone())
+                .app_data(write_origins.clone())
                 .configure(legami_http::configure)
                 .into_app()
                 .configure(|cfg| {
@@ -300,9 +301,11 @@ impl Application {
                 .wrap(from_fn(legami_http::cache::response_cache))
                 .wrap(from_fn(legami_http::limits::idempotency))
                 .wrap(from_fn(legami_http::limits::rate_limit))
+                .wrap(from_fn(legami_http::middleware::refuse_cross_origin_writes))
                 .wrap(from_fn(legami_http::middleware::request_context))
                 .wrap(from_fn(legami_http::middleware::slice_large_answers))
                 .wrap(cors(&origins))
+                .wrap(from_fn(legami_http::middleware::read_only_preflights))
                 .wrap(prom.clone())
                 .wrap(Compress::default())
         })
