@@ -546,3 +546,116 @@ async fn cors_offers_writes_only_to_listed_origins() {
         .unwrap();
     assert_eq!(res.status(), 201);
 }
+
+/// An editor may name as a project's lead, or as a lab's manager, only an organisation it is a
+/// member of; partners may be others. Refused writes change nothing.
+#[tokio::test]
+async fn editors_lead_and_manage_only_for_their_organisations() {
+    let app = TestApp::spawn().await;
+    let a = app.create_org("Ente A", json!({})).await;
+    let b = app.create_org("Ente B", json!({})).await;
+    let editor = app.user_token("editor", &[&b]).await;
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        let mut req = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(&editor);
+        req = if method == reqwest::Method::PATCH {
+            req.header("content-type", "application/merge-patch+json")
+                .body(body.to_string())
+        } else {
+            req.json(&body)
+        };
+        req.send()
+    };
+    let project = |lead: &Value, partner: &Value| {
+        json!({"title": format!("Guidato da {}", lead["name"].as_str().unwrap()), "lead_organisation_id": lead["id"],
+            "phase": "active", "status": "published", "municipalities": ["018110"],
+            "partners": [{"organisation_id": partner["id"], "role": "partner"}]})
+    };
+    let projects_before = json_of(app.get_auth("/api/v1/projects").await, 200).await;
+    let res = send(
+        reqwest::Method::POST,
+        "/api/v1/projects".into(),
+        project(&a, &b),
+    )
+    .await
+    .unwrap();
+    json_of(res, 403).await;
+    let projects_after = json_of(app.get_auth("/api/v1/projects").await, 200).await;
+    assert_eq!(
+        projects_before["page"]["total"],
+        projects_after["page"]["total"]
+    );
+    let own = json_of(
+        send(
+            reqwest::Method::POST,
+            "/api/v1/projects".into(),
+            project(&b, &a),
+        )
+        .await
+        .unwrap(),
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/projects/{}", own["id"].as_str().unwrap());
+    let res = send(
+        reqwest::Method::PATCH,
+        path.clone(),
+        json!({"lead_organisation_id": a["id"], "partners": [{"organisation_id": b["id"], "role": "partner"}]}),
+    )
+    .await
+    .unwrap();
+    json_of(res, 403).await;
+    assert_eq!(
+        json_of(app.get_auth(&path).await, 200).await["lead_organisation_id"],
+        b["id"]
+    );
+    // Labs: the manager is the editor's own organisation; a partner may be another.
+    let lab = |manager: &Value, partner: &Value| {
+        json!({"name": format!("Gestito da {}", manager["name"].as_str().unwrap()), "kind": "social_lab",
+            "status": "published", "address": {"municipality": "018110"},
+            "location": {"lat": 45.18, "lon": 9.15},
+            "operators": [{"organisation_id": manager["id"], "role": "manager"},
+                          {"organisation_id": partner["id"], "role": "partner"}]})
+    };
+    let res = send(reqwest::Method::POST, "/api/v1/labs".into(), lab(&a, &b))
+        .await
+        .unwrap();
+    json_of(res, 403).await;
+    let own = json_of(
+        send(reqwest::Method::POST, "/api/v1/labs".into(), lab(&b, &a))
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/labs/{}", own["id"].as_str().unwrap());
+    let res = send(
+        reqwest::Method::PATCH,
+        path.clone(),
+        json!({"operators": [{"organisation_id": b["id"], "role": "manager"},
+                             {"organisation_id": a["id"], "role": "manager"}]}),
+    )
+    .await
+    .unwrap();
+    json_of(res, 403).await;
+    assert_eq!(
+        json_of(app.get_auth(&path).await, 200).await["operators"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Unchanged references stay: an administrator named A lead with B as partner; B's editor
+    // may still edit the project without touching the lead.
+    let shared = json_of(app.post("/api/v1/projects", &project(&a, &b)).await, 201).await;
+    let res = send(
+        reqwest::Method::PATCH,
+        format!("/api/v1/projects/{}", shared["id"].as_str().unwrap()),
+        json!({"summary": "Aggiornato dal partner"}),
+    )
+    .await
+    .unwrap();
+    json_of(res, 200).await;
+}

@@ -127,6 +127,15 @@ impl LabFields {
         self.operators.iter().map(|o| o.organisation_id).collect()
     }
 
+    /// The organisations that run the lab as `manager` (who may name one: see `leaders`).
+    pub fn leaders(&self) -> Vec<Uuid> {
+        self.operators
+            .iter()
+            .filter(|o| o.role == OperatorRole::Manager)
+            .map(|o| o.organisation_id)
+            .collect()
+    }
+
     /// Rules across fields: a published lab has at least one manager; one role per organisation.
     pub fn check_rules(&self) -> Result<(), crate::FieldErrors> {
         let mut errs = crate::FieldErrors::new();
@@ -265,6 +274,19 @@ impl ProjectFields {
             self.partners
                 .iter()
                 .filter(|p| matches!(p.role, PartnerRole::Lead | PartnerRole::Partner))
+                .map(|p| p.organisation_id),
+        );
+        o
+    }
+
+    /// The organisations that lead the project: `lead_organisation_id` and partners with role
+    /// `lead`. Only their members (or administrators) may name them; plain partners may be any.
+    pub fn leaders(&self) -> Vec<Uuid> {
+        let mut o = vec![self.lead_organisation_id];
+        o.extend(
+            self.partners
+                .iter()
+                .filter(|p| p.role == PartnerRole::Lead)
                 .map(|p| p.organisation_id),
         );
         o

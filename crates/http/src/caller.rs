@@ -138,6 +138,26 @@ impl Caller {
         self.owns(owners, "record")
     }
 
+    /// Fails unless the caller may name every organisation of `named` in a leading role (`what`:
+    /// a project's lead, a lab's manager): administrators any, others only organisations they
+    /// are members of. `before` are the ones the record already names, which stay allowed.
+    pub fn may_appoint(&self, what: &str, named: &[Uuid], before: &[Uuid]) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        let mine = self.organisations();
+        match named
+            .iter()
+            .find(|o| !before.contains(o) && !mine.contains(o))
+        {
+            None => Ok(()),
+            Some(o) => Err(ApiError::Forbidden(format!(
+                "you may name as {what} only an organisation you are a member of, and you are \
+                 not a member of {o}; name it as a partner instead, or ask one of its members"
+            ))),
+        }
+    }
+
     /// Fails unless the caller is an administrator or a member of one of `owners`.
     fn owns(&self, owners: &[Uuid], what: &str) -> Result<(), ApiError> {
         if self.is_admin() || owners.iter().any(|o| self.organisations().contains(o)) {

@@ -195,7 +195,8 @@ pub struct LabInput {
     /// Short activity labels (up to 50, each up to 100 characters).
     #[serde(default)]
     pub activities: Vec<String>,
-    /// Running organisations; at least one `manager` to publish.
+    /// Running organisations; at least one `manager` to publish. An editor may name as
+    /// `manager` only an organisation it is a member of (partners may be any organisation).
     #[serde(default)]
     pub operators: Vec<OperatorDto>,
     /// Address (the municipality must exist).
@@ -614,6 +615,7 @@ pub async fn get_lab(
         (status = 201, description = "Created", body = LabDto),
         (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -632,6 +634,7 @@ pub async fn create_lab(
     let input: LabInput = from_value(body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
+    caller.may_appoint("the manager of a lab", &fields.leaders(), &[])?;
     let l = store::create(
         &state.db,
         fields,
@@ -658,6 +661,7 @@ pub async fn create_lab(
         (status = 200, description = "Changed", body = LabDto),
         (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -681,6 +685,11 @@ pub async fn update_lab(
     let input: LabInput = writes::merge(&LabInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
+    caller.may_appoint(
+        "the manager of a lab",
+        &fields.leaders(),
+        &current.fields.leaders(),
+    )?;
     let l = store::update(
         &state.db,
         current.meta.id,

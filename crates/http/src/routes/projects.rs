@@ -215,7 +215,8 @@ pub struct ProjectInput {
     #[serde(default)]
     #[schema(format = "date")]
     pub end_date: Option<String>,
-    /// Lead organisation id.
+    /// Lead organisation id. An editor may name only an organisation it is a member of
+    /// (partners may be any organisation).
     #[schema(format = "uuid")]
     pub lead_organisation_id: String,
     /// Partners with roles (each organisation once).
@@ -642,6 +643,7 @@ pub async fn get_project(
         (status = 201, description = "Created", body = ProjectDto),
         (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -659,6 +661,7 @@ pub async fn create_project(
     let input: ProjectInput = from_value(body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
+    caller.may_appoint("the lead of a project", &fields.leaders(), &[])?;
     let p = store::create(
         &state.db,
         fields,
@@ -685,6 +688,7 @@ pub async fn create_project(
         (status = 200, description = "Changed", body = ProjectDto),
         (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -706,6 +710,11 @@ pub async fn update_project(
     let input: ProjectInput = writes::merge(&ProjectInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
+    caller.may_appoint(
+        "the lead of a project",
+        &fields.leaders(),
+        &current.fields.leaders(),
+    )?;
     let p = store::update(
         &state.db,
         current.meta.id,
