@@ -659,3 +659,122 @@ async fn editors_lead_and_manage_only_for_their_organisations() {
     .unwrap();
     json_of(res, 200).await;
 }
+
+/// No client input reaches a 500: control characters in any text parameter are a 422 naming
+/// it, and an area of some 1,100 municipalities works as a filter everywhere.
+#[tokio::test]
+async fn no_client_input_reaches_a_500() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/municipalities?q=Pa%00via",
+        "/api/v1/organisations?q=a%00b",
+        "/api/v1/labs?q=%01",
+        "/api/v1/projects?q=x%00",
+        "/api/v1/areas?q=%00",
+        "/api/v1/networks?q=%00",
+        "/api/v1/search?q=%00",
+        "/api/v1/organisations?sort=na%00me",
+        "/api/v1/metrics?indicator=a%00",
+        "/api/v1/changes?cursor=%00",
+        "/api/v1/map?bbox=%00",
+    ] {
+        let res = app.get(path).await;
+        let v = json_of(res, 422).await;
+        let field = v["errors"][0]["field"].as_str().unwrap().to_owned();
+        assert!(path.contains(&format!("?{field}=")), "{path}: {v}");
+    }
+    // An area as large as a province or more.
+    let csv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../migrations/data/municipalities.csv"
+    ))
+    .unwrap();
+    let codes: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .take(1100)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 1100);
+    app.create_lab("Nel grande ambito", 45.18, 9.15, json!({}))
+        .await;
+    json_of(
+        app.post(
+            "/api/v1/areas",
+            &json!({"name": "Grande ambito", "municipalities": codes}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for path in [
+        "/api/v1/organisations?area=grande-ambito",
+        "/api/v1/labs?area=grande-ambito",
+        "/api/v1/projects?area=grande-ambito",
+        "/api/v1/metrics?area=grande-ambito",
+        "/api/v1/metrics/summary?area=grande-ambito",
+        "/api/v1/search?q=ambito&area=grande-ambito",
+        "/api/v1/map?area=grande-ambito",
+        "/api/v1/municipalities?area=grande-ambito&limit=100",
+        "/api/v1/labs?area=grande-ambito&municipality=018110",
+    ] {
+        json_of(app.get(path).await, 200).await;
+        json_of(app.get_auth(path).await, 200).await;
+    }
+    // A long set still filters exactly: the lab in Pavia is found through an area of 101.
+    let mut with_pavia: Vec<&str> = codes[..100].to_vec();
+    with_pavia.push("018110");
+    json_of(
+        app.post(
+            "/api/v1/areas",
+            &json!({"name": "Ambito con Pavia", "municipalities": with_pavia}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for (path, want) in [
+        ("/api/v1/labs?area=ambito-con-pavia", 1),
+        ("/api/v1/labs?area=grande-ambito", 0),
+        ("/api/v1/organisations?area=ambito-con-pavia", 1),
+        ("/api/v1/projects?area=ambito-con-pavia", 0),
+    ] {
+        let v = json_of(app.get(path).await, 200).await;
+        assert_eq!(v["data"].as_array().unwrap().len(), want, "{path}: {v}");
+    }
+    let map = json_of(app.get("/api/v1/map?area=ambito-con-pavia").await, 200).await;
+    assert!(!map["features"].as_array().unwrap().is_empty(), "{map}");
+    // The same area named many times, and an explicit list as long: never one bind per element.
+    let repeated = vec!["grande-ambito"; 40].join(",");
+    let listed = codes.join(",");
+    for collection in [
+        "organisations",
+        "labs",
+        "projects",
+        "metrics",
+        "map",
+        "municipalities",
+    ] {
+        json_of(
+            app.get(&format!("/api/v1/{collection}?area={repeated}"))
+                .await,
+            200,
+        )
+        .await;
+        if collection != "municipalities" {
+            json_of(
+                app.get(&format!("/api/v1/{collection}?municipality={listed}"))
+                    .await,
+                200,
+            )
+            .await;
+        }
+    }
+    let all = json_of(
+        app.get("/api/v1/municipalities?area=grande-ambito&limit=1&count=true")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(all["page"]["total"], 1100);
+}

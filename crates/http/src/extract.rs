@@ -26,6 +26,9 @@ impl<T: DeserializeOwned> FromRequest for Qs<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Err(e) = no_control_characters(req.query_string()) {
+            return std::future::ready(Err(e));
+        }
         let res = serde_html_form::from_str::<T>(req.query_string())
             .map(Qs)
             .map_err(|e| {
@@ -49,6 +52,35 @@ impl<T: DeserializeOwned> FromRequest for Qs<T> {
                 }
             });
         std::future::ready(res)
+    }
+}
+
+/// The one rule for text in query strings: no parameter name or value holds a control
+/// character (a NUL reaches PostgreSQL as an error, others are never meant). Every offending
+/// parameter is named, each once.
+fn no_control_characters(query: &str) -> Result<(), ApiError> {
+    let Ok(pairs) = serde_html_form::from_str::<Vec<(String, String)>>(query) else {
+        // Malformed query strings are reported by the typed parse.
+        return Ok(());
+    };
+    let mut errors: Vec<ProblemField> = Vec::new();
+    for (name, value) in &pairs {
+        if name.chars().any(char::is_control) || value.chars().any(char::is_control) {
+            let field: String = name.chars().filter(|c| !c.is_control()).collect();
+            if errors.iter().any(|e| e.field == field) {
+                continue;
+            }
+            errors.push(ProblemField {
+                field,
+                code: "format".into(),
+                message: "query parameters must not contain control characters".into(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
     }
 }
 

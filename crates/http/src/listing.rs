@@ -405,17 +405,37 @@ pub fn parse_bbox(
     })
 }
 
-/// Resolves `area` (slug or id, repeatable) to the municipalities of those areas.
+/// The most distinct areas one `area` filter may name.
+pub const MAX_AREAS: usize = 50;
+
+/// Resolves `area` (slug or id, repeatable) to the municipalities of those areas, each once
+/// and sorted. An area the caller may not see (a draft, for anyone but administrators) is
+/// unknown, exactly as one that does not exist.
 pub async fn resolve_areas(
     db: &legami_persistence::DatabaseConnection,
     raw: &Option<Vec<String>>,
+    vis: &legami_domain::Visibility,
     errs: &mut ParamErrors,
 ) -> Result<Option<Vec<String>>, ApiError> {
     let Some(list) = raw else { return Ok(None) };
-    let mut all = Vec::new();
-    for a in list.iter().flat_map(|v| v.split(',')).map(str::trim) {
+    let mut keys: Vec<&str> = list
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len() > MAX_AREAS {
+        errs.add(
+            "area",
+            FieldError::new("too_many", format!("name at most {MAX_AREAS} areas")),
+        );
+        return Ok(Some(Vec::new()));
+    }
+    let mut all = std::collections::BTreeSet::new();
+    for a in keys {
         let found = match legami_domain::IdOrSlug::parse(a) {
-            Ok(key) => legami_persistence::records::area_municipalities(db, &key).await?,
+            Ok(key) => legami_persistence::records::area_municipalities(db, &key, vis).await?,
             Err(_) => None,
         };
         match found {
@@ -423,7 +443,7 @@ pub async fn resolve_areas(
             None => errs.add("area", FieldError::new("unknown", format!("no area '{a}'"))),
         }
     }
-    Ok(Some(all))
+    Ok(Some(all.into_iter().collect()))
 }
 
 /// Checks that filter values naming reference data exist: unknown themes, ISTAT codes or

@@ -223,10 +223,15 @@ fn cond(f: &LabFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Conditi
         c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
     }
     if !f.municipalities.is_empty() {
-        c = c.add(Column::Municipality.is_in(f.municipalities.iter().map(|k| k.as_str())));
+        let codes: Vec<String> = f
+            .municipalities
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        c = c.add(records::in_set(backend, r#""labs"."municipality""#, &codes));
     }
     if let Some(ms) = &f.area_municipalities {
-        c = c.add(Column::Municipality.is_in(ms.iter().cloned()));
+        c = c.add(records::in_set(backend, r#""labs"."municipality""#, ms));
     }
     if !f.provinces.is_empty() {
         c = c.add(

@@ -70,7 +70,8 @@ async fn points(
         c = c.add(Expr::col(a("kind")).is_in(f.kinds.clone()));
     }
     if let Some(ms) = &f.municipalities {
-        c = c.add(Expr::col(a("municipality")).is_in(ms.clone()));
+        let col = format!("\"{table}\".\"municipality\"");
+        c = c.add(crate::records::in_set(db.get_database_backend(), &col, ms));
     }
     if !f.provinces.is_empty() {
         c = c.add(

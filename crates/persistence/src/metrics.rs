@@ -464,23 +464,27 @@ fn where_sql_on(
         ));
     }
     if !f.municipalities.is_empty() {
-        w.push(format!(
-            "m.municipality IN ({})",
-            list(
-                f.municipalities.iter().map(|p| p.as_str().into()).collect(),
-                vals
-            )
+        let codes: Vec<String> = f
+            .municipalities
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect();
+        w.push(crate::records::in_set_sql(
+            backend,
+            "m.municipality",
+            &codes,
+            vals,
+            ph,
         ));
     }
     if let Some(ms) = &f.area_municipalities {
-        if ms.is_empty() {
-            w.push("1 = 0".to_owned());
-        } else {
-            w.push(format!(
-                "m.municipality IN ({})",
-                list(ms.iter().map(|p| p.clone().into()).collect(), vals)
-            ));
-        }
+        w.push(crate::records::in_set_sql(
+            backend,
+            "m.municipality",
+            ms,
+            vals,
+            ph,
+        ));
     }
     if !f.provinces.is_empty() {
         w.push(format!(

@@ -44,7 +44,7 @@ impl From<Model> for Municipality {
     }
 }
 
-fn condition(f: &MunicipalityFilter) -> Condition {
+fn condition(f: &MunicipalityFilter, backend: sea_orm::DbBackend) -> Condition {
     let mut c = Condition::all();
     if let Some(q) = &f.q {
         let folded = legami_migration::fold_name(q);
@@ -65,7 +65,11 @@ fn condition(f: &MunicipalityFilter) -> Condition {
         c = c.add(any);
     }
     if let Some(codes) = &f.codes {
-        c = c.add(Column::IstatCode.is_in(codes.iter().cloned()));
+        c = c.add(crate::records::in_set(
+            backend,
+            r#""municipalities"."istat_code""#,
+            codes,
+        ));
     }
     c
 }
@@ -83,7 +87,7 @@ pub async fn list(
     filter: &MunicipalityFilter,
     page: &PageRequest,
 ) -> StoreResult<Page<Municipality>> {
-    let cond = condition(filter);
+    let cond = condition(filter, db.get_database_backend());
     let total = if page.count {
         Some(Entity::find().filter(cond.clone()).count(db).await?)
     } else {

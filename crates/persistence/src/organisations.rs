@@ -54,6 +54,9 @@ pub struct OrganisationFilter {
     pub bbox: Option<crate::geo::BBox>,
 }
 
+/// The municipality column of organisations, as SQL (for set filters).
+const ORG_MUNICIPALITY: &str = r#""organisations"."municipality""#;
+
 fn corrupt(what: &str, e: FieldError) -> StoreError {
     StoreError::Db(format!("stored {what} is invalid: {}", e.message))
 }
@@ -218,7 +221,12 @@ fn list_condition(
         c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
     }
     if !f.municipalities.is_empty() {
-        c = c.add(Column::Municipality.is_in(f.municipalities.iter().map(|k| k.as_str())));
+        let codes: Vec<String> = f
+            .municipalities
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        c = c.add(crate::records::in_set(backend, ORG_MUNICIPALITY, &codes));
     }
     if !f.provinces.is_empty() {
         c = c.add(
@@ -251,7 +259,7 @@ fn list_condition(
         c = c.add(Column::UpdatedAt.gte(since));
     }
     if let Some(ms) = &f.area_municipalities {
-        c = c.add(Column::Municipality.is_in(ms.iter().cloned()));
+        c = c.add(crate::records::in_set(backend, ORG_MUNICIPALITY, ms));
     }
     if let Some(b) = f.bbox {
         c = c

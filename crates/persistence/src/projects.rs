@@ -215,26 +215,29 @@ fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
             f.themes.iter().map(|t| t.as_str().to_owned()).collect(),
         )));
     }
+    let in_municipalities = |codes: &[String]| {
+        Column::Id.in_subquery(
+            Query::select()
+                .column(a("project_id"))
+                .from(a("project_municipalities"))
+                .and_where(records::in_set(
+                    backend,
+                    r#""project_municipalities"."municipality""#,
+                    codes,
+                ))
+                .to_owned(),
+        )
+    };
     if !f.municipalities.is_empty() {
-        c = c.add(
-            Column::Id.in_subquery(sub(
-                "project_municipalities",
-                "project_id",
-                "municipality",
-                f.municipalities
-                    .iter()
-                    .map(|m| m.as_str().to_owned())
-                    .collect(),
-            )),
-        );
+        let codes: Vec<String> = f
+            .municipalities
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect();
+        c = c.add(in_municipalities(&codes));
     }
     if let Some(ms) = &f.area_municipalities {
-        c = c.add(Column::Id.in_subquery(sub(
-            "project_municipalities",
-            "project_id",
-            "municipality",
-            ms.clone(),
-        )));
+        c = c.add(in_municipalities(ms));
     }
     if !f.provinces.is_empty() {
         let in_provinces = Query::select()

@@ -6,7 +6,7 @@ use crate::changes::{self, Op};
 use crate::error::{StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use legami_domain::{IdOrSlug, Slug, Status, Visibility};
-use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, QueryResult, TransactionSession, TransactionTrait, Value};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -19,6 +19,58 @@ pub(crate) fn a(name: &str) -> Alias {
 pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Sets longer than this are bound as one JSON array instead of one bind per element.
+pub(crate) const SHORT_SET: usize = 64;
+
+/// `{col} IN (values)` for a set of any size: a short set binds each element (the planner sees
+/// the values), a longer one is bound once as a JSON array, so no client-sized set can exceed
+/// the database's bind limit. `col` is SQL (quoted where needed); an empty set matches nothing.
+pub(crate) fn in_set(backend: sea_orm::DbBackend, col: &str, values: &[String]) -> SimpleExpr {
+    if values.is_empty() {
+        return Expr::cust("1 = 0");
+    }
+    if values.len() <= SHORT_SET {
+        return Expr::cust(col.to_owned()).is_in(values.iter().cloned());
+    }
+    let json = Value::from(serde_json::Value::from(values.to_vec()).to_string());
+    match backend {
+        sea_orm::DbBackend::Postgres => Expr::cust_with_values(
+            format!("{col} IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))"),
+            [json],
+        ),
+        _ => Expr::cust_with_values(format!("{col} IN (SELECT value FROM json_each(?))"), [json]),
+    }
+}
+
+/// [`in_set`] for hand-written SQL: returns the condition, pushing its binds to `vals` and
+/// naming each with `placeholder` (`$n` or `?`, as the statement numbers them).
+pub(crate) fn in_set_sql(
+    backend: sea_orm::DbBackend,
+    col: &str,
+    values: &[String],
+    vals: &mut Vec<Value>,
+    mut placeholder: impl FnMut(Value, &mut Vec<Value>) -> String,
+) -> String {
+    if values.is_empty() {
+        return "1 = 0".into();
+    }
+    if values.len() <= SHORT_SET {
+        let list: Vec<String> = values
+            .iter()
+            .map(|v| placeholder(Value::from(v.clone()), vals))
+            .collect();
+        return format!("{col} IN ({})", list.join(", "));
+    }
+    let json = Value::from(serde_json::Value::from(values.to_vec()).to_string());
+    let ph = placeholder(json, vals);
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            format!("{col} IN (SELECT jsonb_array_elements_text(CAST({ph} AS jsonb)))")
+        }
+        _ => format!("{col} IN (SELECT value FROM json_each({ph}))"),
+    }
 }
 
 /// Rows visible to a caller: live, and published unless the caller may read drafts.
@@ -343,12 +395,12 @@ pub(crate) async fn missing_ids(
 pub async fn area_municipalities(
     db: &impl ConnectionTrait,
     key: &IdOrSlug,
+    vis: &Visibility,
 ) -> StoreResult<Option<Vec<String>>> {
     let q = Query::select()
         .column(a("id"))
         .from(a("areas"))
-        .cond_where(key_cond("areas", key))
-        .and_where(Expr::col(a("deleted_at")).is_null())
+        .cond_where(key_cond("areas", key).add(visible_cond("areas", vis)))
         .to_owned();
     let Some(row) = db.query_one(&q).await? else {
         return Ok(None);

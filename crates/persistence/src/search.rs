@@ -543,11 +543,17 @@ pub async fn search(
     list(&f.kinds, "d.kind", &mut w, &mut vals);
     list(&f.provinces, "d.province", &mut w, &mut vals);
     if let Some(ms) = &f.municipalities {
-        if ms.is_empty() {
-            w.push("1 = 0".into());
-        } else {
-            list(ms, "d.municipality", &mut w, &mut vals);
-        }
+        // `?` placeholders: numbered for PostgreSQL when the statement is run.
+        w.push(crate::records::in_set_sql(
+            backend,
+            "d.municipality",
+            ms,
+            &mut vals,
+            |v, vals| {
+                vals.push(v);
+                "?".to_owned()
+            },
+        ));
     }
     if !f.themes.is_empty() {
         let ors: Vec<String> = f

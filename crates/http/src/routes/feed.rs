@@ -225,7 +225,7 @@ pub async fn map(
     let provinces = errs.each("province", &q.province, ProvinceAbbr::parse);
     let bbox = listing::parse_bbox(q.bbox.as_deref(), &mut errs);
     listing::check_refs(&state.db, &themes, &municipalities, &provinces, &mut errs).await?;
-    let area = listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    let area = listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let mut codes: Option<Vec<String>> = (!municipalities.is_empty()).then(|| {
         municipalities
@@ -235,7 +235,10 @@ pub async fn map(
     });
     if let Some(a) = area {
         codes = Some(match codes {
-            Some(c) => c.into_iter().filter(|m| a.contains(m)).collect(),
+            Some(c) => c
+                .into_iter()
+                .filter(|m| a.binary_search(m).is_ok())
+                .collect(),
             None => a,
         });
     }

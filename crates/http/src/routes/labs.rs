@@ -549,7 +549,8 @@ pub async fn list_labs(
         &mut errs,
     )
     .await?;
-    f.area_municipalities = listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    f.area_municipalities =
+        listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     f.organisations = resolve_organisations(&state, &q.organisation, &mut errs).await?;
     errs.finish()?;
     let vis = caller.visibility();

@@ -249,7 +249,8 @@ pub async fn list_municipalities(
         format: q.format.as_deref(),
     };
     let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
-    let codes = crate::listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    let codes =
+        crate::listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let filter = MunicipalityFilter {
         q: search,

@@ -492,7 +492,8 @@ pub async fn list_organisations(
         &mut errs,
     )
     .await?;
-    f.area_municipalities = listing::resolve_areas(&state.db, &q.area, &mut errs).await?;
+    f.area_municipalities =
+        listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let vis = caller.visibility();
     let db = state.db.clone();

@@ -188,7 +188,7 @@ pub async fn search(
         },
     };
     listing::check_refs(&state.db, &themes, &municipalities, &provinces, &mut errs).await?;
-    let area = listing::resolve_areas(&state.db, &p.area, &mut errs).await?;
+    let area = listing::resolve_areas(&state.db, &p.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let Some(q) = q else {
         return Err(ApiError::invalid("q", "required", "q is required"));
@@ -205,7 +205,10 @@ pub async fn search(
     });
     if let Some(a) = area {
         codes = Some(match codes {
-            Some(c) => c.into_iter().filter(|m| a.contains(m)).collect(),
+            Some(c) => c
+                .into_iter()
+                .filter(|m| a.binary_search(m).is_ok())
+                .collect(),
             None => a,
         });
     }
