@@ -778,3 +778,110 @@ async fn no_client_input_reaches_a_500() {
     .await;
     assert_eq!(all["page"]["total"], 1100);
 }
+
+/// Drafts stay invisible: a draft area answers as an unknown one in every filter, and a
+/// published network's member list shows no draft lab (or organisation) to those who may not
+/// see it, while its ETag still works for conditional writes.
+#[tokio::test]
+async fn drafts_stay_invisible_in_filters_and_member_lists() {
+    let app = TestApp::spawn().await;
+    json_of(
+        app.post(
+            "/api/v1/areas",
+            &json!({"name": "Bozza riservata", "status": "draft", "municipalities": ["018110"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    for collection in [
+        "organisations",
+        "labs",
+        "projects",
+        "metrics",
+        "map",
+        "municipalities",
+    ] {
+        let draft = json_of(
+            app.get(&format!("/api/v1/{collection}?area=bozza-riservata"))
+                .await,
+            422,
+        )
+        .await;
+        let unknown = json_of(
+            app.get(&format!("/api/v1/{collection}?area=mai-esistita"))
+                .await,
+            422,
+        )
+        .await;
+        let msg = |v: &Value| v["errors"][0]["message"].as_str().unwrap().to_owned();
+        assert_eq!(
+            msg(&draft).replace("bozza-riservata", "X"),
+            msg(&unknown).replace("mai-esistita", "X"),
+            "{collection}"
+        );
+        // An administrator still filters by it.
+        json_of(
+            app.get_auth(&format!("/api/v1/{collection}?area=bozza-riservata"))
+                .await,
+            200,
+        )
+        .await;
+    }
+    let public = app.create_lab("Pubblico", 45.18, 9.15, json!({})).await;
+    let hidden = app
+        .create_lab("Nascosto", 45.18, 9.15, json!({"status": "draft"}))
+        .await;
+    let draft_org = app
+        .create_org("Ente in bozza", json!({"status": "draft"}))
+        .await;
+    let net = json_of(
+        app.post(
+            "/api/v1/networks",
+            &json!({"name": "Rete mista", "status": "published", "members": [
+                {"lab_id": public["id"]}, {"lab_id": hidden["id"]},
+                {"organisation_id": draft_org["id"]}]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let path = format!("/api/v1/networks/{}", net["slug"].as_str().unwrap());
+    let anon = json_of(app.get(&path).await, 200).await;
+    assert_eq!(
+        anon["members"],
+        json!([{"organisation_id": null, "lab_id": public["id"], "joined": null}]),
+        "{anon}"
+    );
+    let listed = json_of(app.get("/api/v1/networks?limit=100").await, 200).await;
+    let item = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == net["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(item["members"], anon["members"]);
+    let text = app
+        .get("/api/v1/networks?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains(hidden["id"].as_str().unwrap()), "{text}");
+    // The administrator sees every member, and the tag of its read works for If-Match.
+    let res = app.get_auth(&path).await;
+    let tag = etag(&res);
+    let full = json_of(res, 200).await;
+    assert_eq!(full["members"].as_array().unwrap().len(), 3);
+    let res = send_if_match(
+        &app,
+        reqwest::Method::PATCH,
+        &path,
+        &tag,
+        Some(&json!({"description": "Aggiornata"})),
+    )
+    .await;
+    let after = json_of(res, 200).await;
+    assert_eq!(after["members"].as_array().unwrap().len(), 3);
+}

@@ -148,7 +148,53 @@ pub async fn fingerprint(
     f: &NetworkFilter,
     vis: &Visibility,
 ) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
+    let own = records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await?;
+    if vis.members().is_none() {
+        return Ok(own);
+    }
+    // Member lists show only visible members: a lab or organisation changing status changes them.
+    let labs = records::fingerprint(db, "labs", records::visible_cond("labs", vis)).await?;
+    let orgs = records::fingerprint(
+        db,
+        "organisations",
+        records::visible_cond("organisations", vis),
+    )
+    .await?;
+    Ok(format!("{own}/{labs}/{orgs}"))
+}
+
+/// Leaves out of each network's member list the labs and organisations `vis` may not see
+/// (drafts and archived records of others); administrators see every member. For reads only:
+/// writes merge into the stored list.
+pub async fn hide_invisible_members(
+    db: &impl ConnectionTrait,
+    networks: &mut [Network],
+    vis: &Visibility,
+) -> StoreResult<()> {
+    if vis.members().is_none() {
+        return Ok(());
+    }
+    let of = |t: MemberType| -> Vec<Uuid> {
+        let mut ids: Vec<Uuid> = networks
+            .iter()
+            .flat_map(|n| &n.fields.members)
+            .filter(|m| m.member_type == t)
+            .map(|m| m.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let labs = records::visible_ids(db, "labs", &of(MemberType::Lab), vis).await?;
+    let orgs =
+        records::visible_ids(db, "organisations", &of(MemberType::Organisation), vis).await?;
+    for n in networks {
+        n.fields.members.retain(|m| match m.member_type {
+            MemberType::Lab => labs.contains(&m.id),
+            MemberType::Organisation => orgs.contains(&m.id),
+        });
+    }
+    Ok(())
 }
 
 /// One live network by id or slug.

@@ -368,6 +368,29 @@ pub(crate) async fn fingerprint(
     Ok(format!("{n}:{v}:{}", t.unwrap_or_default()))
 }
 
+/// The ids among `ids` of records of `table` that `vis` may see (read in bounded chunks).
+pub(crate) async fn visible_ids(
+    db: &impl ConnectionTrait,
+    table: &str,
+    ids: &[Uuid],
+    vis: &Visibility,
+) -> StoreResult<HashSet<Uuid>> {
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let q = Query::select()
+            .column((a(table), a("id")))
+            .from(a(table))
+            .cond_where(
+                visible_cond(table, vis)
+                    .add(Expr::col((a(table), a("id"))).is_in(chunk.iter().map(Uuid::to_string))),
+            )
+            .to_owned();
+        let found: HashSet<String> = first_column(db, &q).await?;
+        out.extend(found.iter().filter_map(|i| Uuid::try_parse(i).ok()));
+    }
+    Ok(out)
+}
+
 /// Ids among `ids` that name no live record of `table`.
 pub(crate) async fn missing_ids(
     db: &impl ConnectionTrait,

@@ -63,6 +63,12 @@ pub struct ChangeQuery {
 /// Mirror by fetching each `upsert` and dropping each `delete`, then resume from `next_cursor`:
 /// no duplicates, no gaps. Anonymous callers see only published data: a record that leaves
 /// `published` (or is deleted while published) appears as `delete`.
+///
+/// Changes you may not see (to drafts, of records never published) are skipped, and the
+/// cursor moves past them: `next_cursor` is a position in the one feed of all changes, so a
+/// page can hold fewer entries than `limit`, or none, while `next_cursor` still advances. It
+/// reveals only that some change happened, never to what. If the record is later published,
+/// that change appears as an `upsert` with its whole state, so a mirror loses nothing.
 #[utoipa::path(
     tag = "mirroring",
     params(ChangeQuery),

@@ -356,7 +356,11 @@ pub async fn list_networks(
         let db = db.clone();
         let filter = filter.clone();
         let vis = page_vis.clone();
-        async move { store::list(&db, &filter, &vis, &page).await }
+        async move {
+            let mut page = store::list(&db, &filter, &vis, &page).await?;
+            store::hide_invisible_members(&db, &mut page.items, &vis).await?;
+            Ok(page)
+        }
     };
     let to_value = |n: &Network| serde_json::to_value(NetworkDto::from(n)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -396,9 +400,15 @@ pub async fn get_network(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
-    let n = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let vis = caller.visibility();
+    let n = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    // The tag is the stored record's (for If-Match); the body hides members the caller may
+    // not see.
     let record = NetworkDto::from(&n);
-    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut shown = [n];
+    store::hide_invisible_members(&state.db, &mut shown, &vis).await?;
+    let v = serde_json::to_value(NetworkDto::from(&shown[0]))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::record_json(&req, &caller, &record, &fields.apply(v))
 }
 
