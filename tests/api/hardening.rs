@@ -885,3 +885,60 @@ async fn drafts_stay_invisible_in_filters_and_member_lists() {
     let after = json_of(res, 200).await;
     assert_eq!(after["members"].as_array().unwrap().len(), 3);
 }
+
+/// Refresh-token rotation is atomic: two concurrent uses of one token, raced many times, give at
+/// most one success, and after the reuse revokes the family no token of it works.
+#[tokio::test]
+async fn refresh_rotation_is_atomic() {
+    let app = TestApp::spawn().await;
+    let user = legami_persistence::accounts::create_user(
+        &app.db,
+        "rotazione@legami.test",
+        "Rotazione",
+        "not-a-usable-hash",
+        "viewer",
+        &[],
+        &legami_persistence::audit::Actor::system(),
+    )
+    .await
+    .unwrap();
+    let refresh = |t: String| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .json(&json!({"grant_type": "refresh_token", "refresh_token": t}))
+            .send()
+    };
+    let mut survived = Vec::new();
+    for round in 0..40 {
+        let r1 = legami_persistence::accounts::issue_refresh(&app.db, user.id, None)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(refresh(r1.clone()), refresh(r1.clone()));
+        let mut winners = Vec::new();
+        for res in [a.unwrap(), b.unwrap()] {
+            match res.status().as_u16() {
+                200 => winners.push(
+                    res.json::<Value>().await.unwrap()["refresh_token"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ),
+                401 => {}
+                s => panic!("round {round}: status {s}"),
+            }
+        }
+        assert!(winners.len() <= 1, "round {round}: both uses succeeded");
+        // Whatever the order, the second use was a reuse: the family is revoked.
+        for t in winners {
+            let res = refresh(t).await.unwrap();
+            if res.status() != 401 {
+                survived.push(round);
+            }
+        }
+        assert_eq!(refresh(r1).await.unwrap().status(), 401);
+    }
+    assert!(
+        survived.is_empty(),
+        "the winner's new token survived the revocation in rounds {survived:?}"
+    );
+}

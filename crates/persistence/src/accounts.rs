@@ -300,12 +300,20 @@ fn token_hash(token: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Issues a refresh token for a user, in `family` (a new family when `None`); only its hash is
-/// stored. Returns the opaque token.
+/// Issues a refresh token for a user, in a new family (a login); only its hash is stored.
+/// Returns the opaque token.
 pub async fn issue_refresh(
     db: &impl ConnectionTrait,
     user: Uuid,
     family: Option<Uuid>,
+) -> StoreResult<String> {
+    insert_refresh(db, user, family.unwrap_or_else(Uuid::now_v7)).await
+}
+
+async fn insert_refresh(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    family: Uuid,
 ) -> StoreResult<String> {
     use rand_core::RngCore;
     let mut bytes = [0u8; 32];
@@ -323,7 +331,7 @@ pub async fn issue_refresh(
         ])
         .values_panic([
             token_hash(&token).into(),
-            family.unwrap_or_else(Uuid::now_v7).to_string().into(),
+            family.to_string().into(),
             user.to_string().into(),
             now.into(),
             (now + chrono::Duration::days(REFRESH_TTL_DAYS)).into(),
@@ -336,12 +344,12 @@ pub async fn issue_refresh(
 /// What presenting a refresh token leads to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Valid: it is now spent; continue the family with a new token for this user.
-    Rotate {
+    /// Valid: it is now spent, and `refresh_token` continues its family for this user.
+    Rotated {
         /// The user.
         user: Uuid,
-        /// The family to continue.
-        family: Uuid,
+        /// The new refresh token (opaque).
+        refresh_token: String,
     },
     /// Unknown, expired or revoked.
     Invalid,
@@ -349,8 +357,14 @@ pub enum RefreshOutcome {
     Reused,
 }
 
-/// Spends a refresh token (single use). A spent token presented again revokes its family.
-pub async fn spend_refresh(db: &impl ConnectionTrait, token: &str) -> StoreResult<RefreshOutcome> {
+/// Spends a refresh token (single use) and issues its successor, in one transaction: whoever
+/// sees the token spent also sees the successor, so a reuse that revokes the family revokes
+/// the successor too. A spent token presented again revokes its family.
+pub async fn rotate_refresh<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    token: &str,
+) -> StoreResult<RefreshOutcome> {
+    let txn = crate::records::write_txn(db).await?;
     let q = Query::select()
         .columns([
             a("family_id"),
@@ -362,7 +376,7 @@ pub async fn spend_refresh(db: &impl ConnectionTrait, token: &str) -> StoreResul
         .from(a("refresh_tokens"))
         .and_where(Expr::col(a("token_hash")).eq(token_hash(token)))
         .to_owned();
-    let Some(row) = db.query_one(&q).await? else {
+    let Some(row) = txn.query_one(&q).await? else {
         return Ok(RefreshOutcome::Invalid);
     };
     let family: String = row.try_get_by_index(0)?;
@@ -371,27 +385,34 @@ pub async fn spend_refresh(db: &impl ConnectionTrait, token: &str) -> StoreResul
     let used: Option<DateTime<Utc>> = row.try_get_by_index(3)?;
     let revoked: Option<DateTime<Utc>> = row.try_get_by_index(4)?;
     if used.is_some() {
-        revoke_family(db, &family).await?;
+        revoke_family(&txn, &family).await?;
+        sea_orm::TransactionSession::commit(txn).await?;
         return Ok(RefreshOutcome::Reused);
     }
     if revoked.is_some() || expires < now() {
         return Ok(RefreshOutcome::Invalid);
     }
-    // Spend it only if nobody spent it concurrently.
+    // Spend it only if nobody spent it concurrently (on PostgreSQL the row lock makes a
+    // concurrent spender wait for this transaction, then find the token spent).
     let up = Query::update()
         .table(a("refresh_tokens"))
         .value(a("used_at"), now())
         .and_where(Expr::col(a("token_hash")).eq(token_hash(token)))
         .and_where(Expr::col(a("used_at")).is_null())
+        .and_where(Expr::col(a("revoked_at")).is_null())
         .to_owned();
-    if db.execute(&up).await?.rows_affected() == 0 {
-        revoke_family(db, &family).await?;
+    if txn.execute(&up).await?.rows_affected() == 0 {
+        revoke_family(&txn, &family).await?;
+        sea_orm::TransactionSession::commit(txn).await?;
         return Ok(RefreshOutcome::Reused);
     }
     let parse = |s: &str| Uuid::try_parse(s).map_err(|e| StoreError::Db(e.to_string()));
-    Ok(RefreshOutcome::Rotate {
-        user: parse(&user)?,
-        family: parse(&family)?,
+    let user = parse(&user)?;
+    let refresh_token = insert_refresh(&txn, user, parse(&family)?).await?;
+    sea_orm::TransactionSession::commit(txn).await?;
+    Ok(RefreshOutcome::Rotated {
+        user,
+        refresh_token,
     })
 }
 

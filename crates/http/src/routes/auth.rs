@@ -161,15 +161,27 @@ pub async fn token(
             ));
         };
         let invalid = || ApiError::Unauthorized("the refresh token is not valid".into());
-        let (user, family) = match store::spend_refresh(&state.db, &presented).await? {
-            RefreshOutcome::Rotate { user, family } => (user, family),
+        let (user, refresh_token) = match store::rotate_refresh(&state.db, &presented).await? {
+            RefreshOutcome::Rotated {
+                user,
+                refresh_token,
+            } => (user, refresh_token),
             RefreshOutcome::Invalid | RefreshOutcome::Reused => return Err(invalid()),
         };
-        let user = store::user_by_id(&state.db, user)
+        let Some(user) = store::user_by_id(&state.db, user)
             .await?
             .filter(|u| !u.disabled)
-            .ok_or_else(invalid)?;
-        return issue(&state, &user, Some(family)).await;
+        else {
+            // A disabled account keeps no live token.
+            store::revoke_refresh(&state.db, &refresh_token).await?;
+            return Err(invalid());
+        };
+        let (access_token, claims) = state.keys.issue(&user)?;
+        return Ok(token_answer(
+            access_token,
+            Some(refresh_token),
+            claims.scope,
+        ));
     }
     if r.grant_type == "client_credentials" {
         let (Some(id), Some(secret)) = (r.client_id, r.client_secret) else {
@@ -227,17 +239,16 @@ pub async fn token(
         return Err(wrong_credentials());
     };
     throttle.succeed(&account_key);
-    issue(&state, &user, None).await
+    issue(&state, &user).await
 }
 
 async fn issue(
     state: &AppState,
     user: &legami_persistence::accounts::User,
-    family: Option<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (access_token, claims) = state.keys.issue(user)?;
     let refresh_token =
-        legami_persistence::accounts::issue_refresh(&state.db, user.id, family).await?;
+        legami_persistence::accounts::issue_refresh(&state.db, user.id, None).await?;
     Ok(token_answer(
         access_token,
         Some(refresh_token),
