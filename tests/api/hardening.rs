@@ -942,3 +942,89 @@ async fn refresh_rotation_is_atomic() {
         "the winner's new token survived the revocation in rounds {survived:?}"
     );
 }
+
+/// Signing keys: a configured private key is never written to the database, a retired key's
+/// private material is wiped, and a retired key verifies (and stays in the JWKS) only for the
+/// access-token lifetime after its retirement.
+#[tokio::test]
+async fn signing_keys_keep_no_private_material_they_do_not_need() {
+    use base64::Engine;
+    use sea_orm::ConnectionTrait;
+    let test_db = crate::helpers::TestDb::new().await;
+    let mut settings = legami_server::Settings::for_tests(&test_db.url);
+    let db = legami_server::open_database(&settings).await.unwrap();
+    let user = legami_persistence::accounts::create_user(
+        &db,
+        "chiavi@legami.test",
+        "Chiavi",
+        "not-a-usable-hash",
+        "viewer",
+        &[],
+        &legami_persistence::audit::Actor::system(),
+    )
+    .await
+    .unwrap();
+    // Development: a key generated and kept in the database signs.
+    let dev = legami_server::startup::signing_keys(&db, &settings)
+        .await
+        .unwrap();
+    let (dev_token, _) = dev.issue(&user).unwrap();
+    // Production: the operator's key.
+    let configured = legami_persistence::accounts::generate_key().unwrap();
+    let der_b64 = base64::engine::general_purpose::STANDARD.encode(&configured.private_pkcs8);
+    settings.jwt_private_key = Some(der_b64.clone());
+    let keys = legami_server::startup::signing_keys(&db, &settings)
+        .await
+        .unwrap();
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kid, private_pkcs8 FROM signing_keys",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        let kid: String = r.try_get_by_index(0).unwrap();
+        let private: String = r.try_get_by_index(1).unwrap();
+        assert!(
+            private.is_empty(),
+            "{kid} keeps private material in the database"
+        );
+        assert_ne!(private, der_b64);
+    }
+    let (token, _) = keys.issue(&user).unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(configured.kid.as_str()));
+    assert!(keys.verify(&token).is_some());
+    // Just retired: the development key still verifies its tokens and is in the JWKS.
+    assert!(keys.verify(&dev_token).is_some());
+    assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+    // Retired longer ago than an access token lives: gone.
+    let long_ago = chrono::Utc::now() - chrono::Duration::minutes(16);
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        if crate::helpers::is_postgres() {
+            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NOT NULL"
+        } else {
+            "UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NOT NULL"
+        },
+        [long_ago.into()],
+    ))
+    .await
+    .unwrap();
+    let keys = legami_server::startup::signing_keys(&db, &settings)
+        .await
+        .unwrap();
+    assert!(keys.verify(&dev_token).is_none());
+    let jwks = keys.jwks();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [configured.kid.as_str()]);
+    assert!(keys.verify(&token).is_some());
+    db.close().await.unwrap();
+}

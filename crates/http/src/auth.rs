@@ -40,43 +40,77 @@ pub struct Claims {
 pub struct Keys {
     signing_kid: String,
     signing: EncodingKey,
-    verifying: HashMap<String, DecodingKey>,
-    jwks: serde_json::Value,
+    /// Every key that may verify: its decoder, JWK and retirement time.
+    verifying: HashMap<String, Verifier>,
     /// `iss` of issued tokens.
     pub issuer: String,
     /// `aud` of issued tokens.
     pub audience: String,
 }
 
+struct Verifier {
+    key: DecodingKey,
+    jwk: serde_json::Value,
+    retired_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Verifier {
+    /// Whether the key still verifies: active, or retired less than an access token's
+    /// lifetime ago (every token it signed has expired after that).
+    fn live(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.retired_at
+            .is_none_or(|r| now < r + chrono::Duration::seconds(ACCESS_TTL_SECS))
+    }
+}
+
 impl Keys {
-    /// Builds the key set: the first record signs, all verify.
-    pub fn new(records: &[KeyRecord], issuer: &str, audience: &str) -> Result<Self, String> {
-        let signer = records
-            .iter()
-            .find(|k| k.retired_at.is_none())
+    /// Builds the key set: `configured` signs (or, without one, the newest active record that
+    /// keeps its private key); active keys verify, and retired ones for an access token's
+    /// lifetime after their retirement.
+    pub fn new(
+        records: &[KeyRecord],
+        configured: Option<&KeyRecord>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, String> {
+        let signer = configured
+            .or_else(|| {
+                records
+                    .iter()
+                    .find(|k| k.retired_at.is_none() && !k.private_pkcs8.is_empty())
+            })
             .ok_or("no active signing key")?;
         let mut verifying = HashMap::new();
-        let mut jwk = Vec::new();
-        for k in records {
+        for k in records.iter().chain(configured) {
+            let retired_at = if k.kid == signer.kid {
+                None
+            } else {
+                k.retired_at
+            };
             verifying.insert(
                 k.kid.clone(),
-                DecodingKey::from_ed_components(&k.public_x).map_err(|e| e.to_string())?,
+                Verifier {
+                    key: DecodingKey::from_ed_components(&k.public_x).map_err(|e| e.to_string())?,
+                    jwk: serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": k.public_x, "kid": k.kid, "alg": "EdDSA", "use": "sig"}),
+                    retired_at,
+                },
             );
-            jwk.push(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": k.public_x, "kid": k.kid, "alg": "EdDSA", "use": "sig"}));
         }
         Ok(Self {
             signing_kid: signer.kid.clone(),
             signing: EncodingKey::from_ed_der(&signer.private_pkcs8),
             verifying,
-            jwks: serde_json::json!({ "keys": jwk }),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
         })
     }
 
-    /// The JWKS document.
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.jwks
+    /// The JWKS document: the keys that verify now (newest retirement last).
+    pub fn jwks(&self) -> serde_json::Value {
+        let now = chrono::Utc::now();
+        let mut live: Vec<&Verifier> = self.verifying.values().filter(|v| v.live(now)).collect();
+        live.sort_by_key(|v| (v.retired_at.is_some(), std::cmp::Reverse(v.retired_at)));
+        serde_json::json!({ "keys": live.iter().map(|v| v.jwk.clone()).collect::<Vec<_>>() })
     }
 
     /// Signs an access token for a user.
@@ -126,7 +160,11 @@ impl Keys {
         if header.alg != Algorithm::EdDSA {
             return None;
         }
-        let key = self.verifying.get(header.kid.as_deref()?)?;
+        let verifier = self.verifying.get(header.kid.as_deref()?)?;
+        if !verifier.live(chrono::Utc::now()) {
+            return None;
+        }
+        let key = &verifier.key;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&[&self.audience]);
         v.set_issuer(&[&self.issuer]);

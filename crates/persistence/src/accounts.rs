@@ -16,7 +16,8 @@ use uuid::Uuid;
 pub struct KeyRecord {
     /// Key id (`kid` header).
     pub kid: String,
-    /// PKCS#8 DER of the private key.
+    /// PKCS#8 DER of the private key; empty when it is not kept (a configured key, a retired
+    /// one).
     pub private_pkcs8: Vec<u8>,
     /// The public key as JWK `x`.
     pub public_x: String,
@@ -101,21 +102,43 @@ pub async fn keys(db: &impl ConnectionTrait) -> StoreResult<Vec<KeyRecord>> {
         .collect()
 }
 
-/// Makes `key` the signing key: stored if new, every other key retired (still verifying).
-pub async fn activate_key(db: &impl ConnectionTrait, key: &KeyRecord) -> StoreResult<()> {
-    let exists = keys(db).await?.iter().any(|k| k.kid == key.kid);
-    if !exists {
+/// Makes `key` the signing key: recorded if new, every other key retired (still verifying
+/// for a while, see [`prune_keys`]). Its private material is stored only with
+/// `keep_private` (a development key generated here); a key given in configuration is recorded
+/// by its public part alone. Retired keys never keep private material.
+pub async fn activate_key<C: ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+    key: &KeyRecord,
+    keep_private: bool,
+) -> StoreResult<()> {
+    let txn = crate::records::write_txn(db).await?;
+    let private = if keep_private {
+        STANDARD.encode(&key.private_pkcs8)
+    } else {
+        String::new()
+    };
+    let exists = keys(&txn).await?.iter().any(|k| k.kid == key.kid);
+    if exists {
+        if !keep_private {
+            let wipe = Query::update()
+                .table(a("signing_keys"))
+                .value(a("private_pkcs8"), "")
+                .and_where(Expr::col(a("kid")).eq(key.kid.clone()))
+                .to_owned();
+            txn.execute(&wipe).await?;
+        }
+    } else {
         let ins = Query::insert()
             .into_table(a("signing_keys"))
             .columns([a("kid"), a("private_pkcs8"), a("public_x"), a("created_at")])
             .values_panic([
                 key.kid.clone().into(),
-                STANDARD.encode(&key.private_pkcs8).into(),
+                private.into(),
                 key.public_x.clone().into(),
                 key.created_at.into(),
             ])
             .to_owned();
-        db.execute(&ins).await?;
+        txn.execute(&ins).await?;
     }
     let retire = Query::update()
         .table(a("signing_keys"))
@@ -123,14 +146,31 @@ pub async fn activate_key(db: &impl ConnectionTrait, key: &KeyRecord) -> StoreRe
         .and_where(Expr::col(a("kid")).ne(key.kid.clone()))
         .and_where(Expr::col(a("retired_at")).is_null())
         .to_owned();
-    db.execute(&retire).await?;
+    txn.execute(&retire).await?;
     let unretire = Query::update()
         .table(a("signing_keys"))
         .value(a("retired_at"), Value::ChronoDateTimeUtc(None))
         .and_where(Expr::col(a("kid")).eq(key.kid.clone()))
         .to_owned();
-    db.execute(&unretire).await?;
+    txn.execute(&unretire).await?;
+    let wipe_retired = Query::update()
+        .table(a("signing_keys"))
+        .value(a("private_pkcs8"), "")
+        .and_where(Expr::col(a("retired_at")).is_not_null())
+        .and_where(Expr::col(a("private_pkcs8")).ne(""))
+        .to_owned();
+    txn.execute(&wipe_retired).await?;
+    sea_orm::TransactionSession::commit(txn).await?;
     Ok(())
+}
+
+/// Forgets keys retired before `before` (once no token they signed can still be valid).
+pub async fn prune_keys(db: &impl ConnectionTrait, before: DateTime<Utc>) -> StoreResult<u64> {
+    let del = Query::delete()
+        .from_table(a("signing_keys"))
+        .and_where(Expr::col(a("retired_at")).lt(before))
+        .to_owned();
+    Ok(db.execute(&del).await?.rows_affected())
 }
 
 /// A user account.

@@ -62,10 +62,12 @@ pub async fn signing_keys(
     db: &DatabaseConnection,
     settings: &Settings,
 ) -> anyhow::Result<legami_http::auth::Keys> {
-    match (&settings.jwt_private_key, settings.env.as_str()) {
+    let configured = match (&settings.jwt_private_key, settings.env.as_str()) {
         (Some(k), _) => {
             let key = legami_persistence::accounts::key_from_config(k)?;
-            legami_persistence::accounts::activate_key(db, &key).await?;
+            // Recorded by its public part only: the private key stays in the configuration.
+            legami_persistence::accounts::activate_key(db, &key, false).await?;
+            Some(key)
         }
         (None, "production") => anyhow::bail!(
             "LEGAMI_ENV=production needs LEGAMI_JWT_PRIVATE_KEY (an Ed25519 PKCS#8 DER key, base64); \
@@ -73,16 +75,29 @@ pub async fn signing_keys(
         ),
         (None, _) => {
             let keys = legami_persistence::accounts::keys(db).await?;
-            if !keys.iter().any(|k| k.retired_at.is_none()) {
+            if !keys
+                .iter()
+                .any(|k| k.retired_at.is_none() && !k.private_pkcs8.is_empty())
+            {
                 let key = legami_persistence::accounts::generate_key()?;
-                legami_persistence::accounts::activate_key(db, &key).await?;
+                legami_persistence::accounts::activate_key(db, &key, true).await?;
                 tracing::info!(kid = %key.kid, "development signing key generated and kept in the database");
             }
+            None
         }
-    }
+    };
+    // Keys retired longer ago than an access token lives verify nothing any more.
+    let expired =
+        chrono::Utc::now() - chrono::Duration::seconds(legami_http::auth::ACCESS_TTL_SECS);
+    legami_persistence::accounts::prune_keys(db, expired).await?;
     let records = legami_persistence::accounts::keys(db).await?;
-    legami_http::auth::Keys::new(&records, &settings.jwt_issuer, &settings.jwt_audience)
-        .map_err(|e| anyhow::anyhow!(e))
+    legami_http::auth::Keys::new(
+        &records,
+        configured.as_ref(),
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+    )
+    .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Opens the pool and migrates.
