@@ -1028,3 +1028,169 @@ async fn signing_keys_keep_no_private_material_they_do_not_need() {
     assert!(keys.verify(&token).is_some());
     db.close().await.unwrap();
 }
+
+/// Secrets are never replayed: an answer carrying a secret (or `no-store`) is not kept by the
+/// idempotency layer, replays are for the same authenticated caller only, never for anonymous
+/// callers or 4xx answers, and a disabled caller gets 401, not a replay.
+#[tokio::test]
+async fn idempotent_replays_hold_no_secrets_and_follow_authentication() {
+    let app = TestApp::spawn().await;
+    let post = |token: Option<&str>, path: &str, key: &str, body: &Value| {
+        let mut req = app
+            .client
+            .post(app.url(path))
+            .header("idempotency-key", key.to_owned())
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t.to_owned());
+        }
+        req.send()
+    };
+    let replayed = |res: &reqwest::Response| res.headers().contains_key("idempotent-replayed");
+    // POST /clients: the secret is shown once, never replayed, and no second client is made.
+    let org = app.create_org("Ente con client", json!({})).await;
+    let body = json!({"name": "Sito partner", "organisation_ids": [org["id"]], "scopes": ["read"]});
+    let first = post(Some(&app.token), "/api/v1/clients", "client-1", &body)
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let created = first.json::<Value>().await.unwrap();
+    assert!(created["client_secret"].is_string());
+    let again = post(Some(&app.token), "/api/v1/clients", "client-1", &body)
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.headers()["location"].to_str().unwrap(), location);
+    let text = again.text().await.unwrap();
+    assert!(
+        !text.contains(created["client_secret"].as_str().unwrap()),
+        "{text}"
+    );
+    let clients = json_of(app.get_auth("/api/v1/clients?limit=100").await, 200).await;
+    assert_eq!(clients["page"]["total"], 1, "{clients}");
+    // Anonymous callers: never stored, never replayed.
+    let org_body = json!({"name": "Anonimo", "kind": "aps", "address": {"municipality": "018110"}});
+    for _ in 0..2 {
+        let res = post(None, "/api/v1/organisations", "anon-1", &org_body)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(!replayed(&res));
+    }
+    // A 4xx is not kept: the same key may then carry a corrected body.
+    let bad = json!({"name": "", "kind": "aps"});
+    for _ in 0..2 {
+        let res = post(Some(&app.token), "/api/v1/organisations", "fix-1", &bad)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(!replayed(&res));
+    }
+    let res = post(
+        Some(&app.token),
+        "/api/v1/organisations",
+        "fix-1",
+        &org_body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    // Another caller with the same key and body is not answered with the first one's answer.
+    let editor_org = app.create_org("Ente dell'editor", json!({})).await;
+    let editor = app.user_token("editor", &[&editor_org]).await;
+    let draft = json!({"name": "Bozza idempotente", "kind": "aps",
+        "address": {"municipality": "018110"}, "status": "draft"});
+    let a = post(
+        Some(&app.token),
+        "/api/v1/organisations",
+        "shared-1",
+        &draft,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.status(), 201);
+    let b = post(Some(&editor), "/api/v1/organisations", "shared-1", &draft)
+        .await
+        .unwrap();
+    assert!(!replayed(&b));
+    assert_eq!(b.status(), 201);
+    // A disabled caller: 401, not a replay of its earlier answer.
+    let c = post(Some(&editor), "/api/v1/organisations", "mine-1", &draft)
+        .await
+        .unwrap();
+    assert_eq!(c.status(), 201);
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        "UPDATE users SET disabled = true WHERE role = 'editor'",
+    )
+    .await
+    .unwrap();
+    let d = post(Some(&editor), "/api/v1/organisations", "mine-1", &draft)
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 401);
+    assert!(!replayed(&d));
+}
+
+/// Every request body has a deadline: a client that declares 1 MiB and sends one byte gets a
+/// 408 and its connection closed, with or without an `Idempotency-Key`.
+#[tokio::test]
+async fn every_request_body_has_a_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|s| s.body_timeout_secs = 2, None).await;
+    let lab = app.create_lab("Lento", 45.18, 9.15, json!({})).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let cases = [
+        (
+            "POST",
+            "/api/v1/organisations".to_owned(),
+            "application/json",
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/labs/{}", lab["id"].as_str().unwrap()),
+            "application/merge-patch+json",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/organisations".to_owned(),
+            "application/json",
+            Some("slow-1"),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/token".to_owned(),
+            "application/json",
+            None,
+        ),
+    ];
+    for (method, path, ct, key) in cases {
+        let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let key = key.map_or(String::new(), |k| format!("Idempotency-Key: {k}\r\n"));
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: {ct}\r\n{key}Content-Length: 1000000\r\n\r\n{{",
+            app.token,
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            s.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!("{method} {path} {key}: no answer, or the connection stayed open")
+        })
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 408"),
+            "{method} {path} {key}: {text}"
+        );
+        assert!(text.contains("application/problem+json"), "{text}");
+    }
+}

@@ -128,7 +128,8 @@ fn common_responses(path: &str, method: &str, op: &mut Map<String, Value>) {
                 responses,
                 "409",
                 "A unique value (slug, code, tax code, email) is already taken, or the \
-                 `Idempotency-Key` was used with another body or is still in flight",
+                 `Idempotency-Key` was used with another body, is still in flight, or named a \
+                 request whose answer carried a secret (never replayed; see `Location`)",
             ),
             "patch" => add(
                 responses,

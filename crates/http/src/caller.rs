@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use legami_domain::Visibility;
 use legami_persistence::audit::Actor;
@@ -226,9 +226,20 @@ pub fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
     )
 }
 
-async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
+/// Who is calling: checks the bearer token and, in the database, that its account or client
+/// is still enabled. The answer is kept in the request, so it is looked up once.
+pub(crate) async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(known) = req.extensions().get::<Caller>() {
+        return Ok(known.clone());
+    }
+    let caller = identify_anew(&req).await?;
+    req.extensions_mut().insert(caller.clone());
+    Ok(caller)
+}
+
+async fn identify_anew(req: &HttpRequest) -> Result<Caller, ApiError> {
     let invalid = || ApiError::Unauthorized("the bearer token is not valid".into());
-    let token = match bearer(&req) {
+    let token = match bearer(req) {
         None => return Ok(Caller::Anonymous),
         Some(t) => t.map_err(|()| invalid())?,
     };

@@ -328,6 +328,10 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
+            Self::RequestTimeout(_) => {
+                // The rest of the body may still come: the connection cannot be reused.
+                res.force_close();
+            }
             Self::TooManyRequests { retry_after, .. } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.max(&1).to_string()));
             }

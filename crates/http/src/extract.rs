@@ -113,18 +113,39 @@ async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<web::Byte
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    let deadline = body_deadline(req);
     // Sized once from the declared length (already bounded by the limit) instead of doubling:
     // a queued metric batch holds its body until its turn comes.
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| body_timed_out(deadline))??;
     Ok(body.freeze())
+}
+
+/// How long a request body may take to arrive (`LEGAMI_BODY_TIMEOUT_SECS`).
+pub fn body_deadline(req: &HttpRequest) -> std::time::Duration {
+    req.app_data::<web::Data<AppState>>()
+        .map_or(std::time::Duration::from_secs(30), |s| s.body_timeout)
+}
+
+/// The `408` for a body that did not arrive in time (the connection is then closed).
+pub fn body_timed_out(deadline: std::time::Duration) -> ApiError {
+    ApiError::RequestTimeout(format!(
+        "the body did not arrive within {} s; nothing was stored",
+        deadline.as_secs()
+    ))
 }
 
 /// Fields nobody may write: the server sets them.

@@ -365,11 +365,36 @@ fn problem(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
     req.into_response(err.error_response())
 }
 
-/// `Idempotency-Key` on POSTs: the same caller, path, key and body within 24 hours replay the
-/// first answer (same status, body and `Location`, plus `Idempotent-Replayed: true`); the same
-/// key with another body is `409`; while the first request is still running, `409` as well.
-/// Answers of `5xx` are not kept, so a retry runs again. Token requests are left out: their
-/// answers hold credentials, which are never stored.
+/// What is kept of a successful answer that carried a secret: a `409` naming the record.
+fn withheld(status: u16, location: Option<String>) -> Stored {
+    let where_ = location
+        .as_deref()
+        .map_or(String::new(), |l| format!(" ({l})"));
+    let problem = serde_json::json!({
+        "type": "/problems/conflict",
+        "title": "Conflict",
+        "status": 409,
+        "detail": format!(
+            "a request with this Idempotency-Key already succeeded ({status}){where_}; its answer \
+             carried a secret, which is never stored or shown again"
+        ),
+    });
+    Stored {
+        status: 409,
+        content_type: Some(crate::error::PROBLEM_JSON.to_owned()),
+        location,
+        body: problem.to_string(),
+    }
+}
+
+/// `Idempotency-Key` on POSTs of authenticated callers: the same caller, path, key and body
+/// within 24 hours replay the first answer (same status, body and `Location`, plus
+/// `Idempotent-Replayed: true`); the same key with another body is `409`; while the first
+/// request is still running, `409` as well. Answers of `4xx` and `5xx` are not kept, so a retry
+/// runs again. An answer that carries a secret (`Cache-Control: no-store`, e.g. a new client's
+/// secret) is never stored: a retry gets a `409` pointing at the created record instead.
+/// Anonymous callers, invalid tokens and disabled accounts are never replayed; token requests
+/// are left out.
 pub async fn idempotency(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -400,27 +425,42 @@ pub async fn idempotency(
             ),
         ));
     };
-    // Read the body (within the configured limit), hash it, and hand it on unchanged.
+    // Replays are for the same authenticated caller only: anonymous callers, and tokens that
+    // are invalid or whose account or client is disabled, go straight to the handler (which
+    // answers them), and nothing is stored for them.
+    let subject = match crate::caller::identify(req.request().clone()).await {
+        Ok(caller) => caller.subject(),
+        Err(_) => None,
+    };
+    let Some(subject) = subject else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    // Read the body (within the configured limit and deadline), hash it, and hand it on
+    // unchanged.
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(_) => {
-                return Ok(problem(
-                    req,
-                    ApiError::bad_request("the body could not be read"),
-                ));
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("the body could not be read"))?;
+            if body.len() + chunk.len() > state.body_limit {
+                return Err(ApiError::PayloadTooLarge(state.body_limit));
             }
-        };
-        if body.len() + chunk.len() > state.body_limit {
-            return Ok(problem(req, ApiError::PayloadTooLarge(state.body_limit)));
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
+        Ok(())
+    };
+    let read = tokio::time::timeout(state.body_timeout, read)
+        .await
+        .map_err(|_| crate::extract::body_timed_out(state.body_timeout))
+        .and_then(|r| r);
+    if let Err(e) = read {
+        return Ok(problem(req, e));
     }
     let body = body.freeze();
     req.set_payload(actix_web::dev::Payload::from(body.clone()));
-    let (_, subject) = rate_key(&req, &state);
     let key_hash = sha256_hex(&[
         subject.as_bytes(),
         req.method().as_str().as_bytes(),
@@ -476,7 +516,9 @@ pub async fn idempotency(
                     return Err(e);
                 }
             };
-            if res.status().is_server_error() {
+            // Refusals (4xx) and failures (5xx) are not kept: a retry, or a corrected body
+            // under the same key, runs again.
+            if res.status().is_client_error() || res.status().is_server_error() {
                 let _ = idempotency::abandon(&state.db, &key_hash).await;
                 return Ok(res);
             }
@@ -489,11 +531,20 @@ pub async fn idempotency(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let stored = Stored {
-                status: head.status().as_u16(),
-                content_type: header_text(header::CONTENT_TYPE),
-                location: header_text(header::LOCATION),
-                body: String::from_utf8_lossy(&bytes).into_owned(),
+            let secret = header_text(header::CACHE_CONTROL)
+                .is_some_and(|c| c.to_ascii_lowercase().contains("no-store"));
+            let location = header_text(header::LOCATION);
+            let stored = if secret {
+                // The answer carries a secret (or must not be kept): only that it succeeded is
+                // kept, so a retry neither repeats the write nor sees the secret again.
+                withheld(head.status().as_u16(), location)
+            } else {
+                Stored {
+                    status: head.status().as_u16(),
+                    content_type: header_text(header::CONTENT_TYPE),
+                    location,
+                    body: String::from_utf8_lossy(&bytes).into_owned(),
+                }
             };
             if idempotency::finish(&state.db, &key_hash, &stored)
                 .await

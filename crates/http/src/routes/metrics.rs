@@ -315,12 +315,7 @@ pub async fn create_metrics(
     let reading = state.ingest_bodies.acquire().await.map_err(stopping)?;
     let raw = tokio::time::timeout(state.body_timeout, JsonAny::read(&req, payload))
         .await
-        .map_err(|_| {
-            ApiError::RequestTimeout(format!(
-                "the body did not arrive within {} s; nothing was stored",
-                state.body_timeout.as_secs()
-            ))
-        })??;
+        .map_err(|_| crate::extract::body_timed_out(state.body_timeout))??;
     let _permit = state.ingest.acquire().await.map_err(stopping)?;
     drop(reading);
     let (items, single) = batch_items(&raw)?;
