@@ -60,7 +60,8 @@ pub struct Settings {
     )]
     pub body_limit: usize,
 
-    /// Seconds a metric batch body may take to arrive once its turn to be read comes (then 408).
+    /// Seconds any request body may take to arrive (a metric batch: once its turn to be read
+    /// comes); then 408 and the connection is closed.
     #[arg(
         long,
         env = "LEGAMI_BODY_TIMEOUT_SECS",
