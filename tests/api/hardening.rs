@@ -1194,3 +1194,122 @@ async fn every_request_body_has_a_deadline() {
         assert!(text.contains("application/problem+json"), "{text}");
     }
 }
+
+fn fields_of(v: &Value) -> Vec<String> {
+    let mut f: Vec<String> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    f.sort();
+    f.dedup();
+    f
+}
+
+/// Nested objects are objects: an array where the schema says object is a 422 naming the field
+/// (never `[lon, lat]` stored as `lat, lon`), and a 422 names every invalid field at once, in
+/// bodies and in queries.
+#[tokio::test]
+async fn bodies_have_their_shape_and_every_error_is_named() {
+    let app = TestApp::spawn().await;
+    let lab = app.create_lab("Forma", 45.18, 9.15, json!({})).await;
+    let manager = lab["operators"][0]["organisation_id"].clone();
+    let lab_body = |extra: Value| {
+        let mut b = json!({"name": "Geo", "kind": "social_lab", "status": "published",
+            "address": {"municipality": "018110"}, "location": {"lat": 45.18, "lon": 9.15},
+            "operators": [{"organisation_id": manager, "role": "manager"}]});
+        json_patch::merge(&mut b, &extra);
+        b
+    };
+    let labs_before = json_of(app.get_auth("/api/v1/labs?limit=1").await, 200).await;
+    for (extra, field) in [
+        (json!({"location": [9.15, 45.18]}), "/location"),
+        (json!({"address": ["018110"]}), "/address"),
+        (
+            json!({"operators": {"organisation_id": manager}}),
+            "/operators",
+        ),
+        (json!({"operators": [[manager, "manager"]]}), "/operators/0"),
+        (json!({"name": ["Geo"]}), "/name"),
+    ] {
+        let v = json_of(
+            app.post("/api/v1/labs", &lab_body(extra.clone())).await,
+            422,
+        )
+        .await;
+        assert_eq!(fields_of(&v), [field], "{extra}: {v}");
+    }
+    let labs_after = json_of(app.get_auth("/api/v1/labs?limit=1").await, 200).await;
+    assert_eq!(labs_before["page"]["total"], labs_after["page"]["total"]);
+    // A merge patch is checked the same way, and leaves the record as it was.
+    let path = format!("/api/v1/labs/{}", lab["id"].as_str().unwrap());
+    let v = json_of(
+        app.patch(&path, &json!({"location": [9.15, 45.18]})).await,
+        422,
+    )
+    .await;
+    assert_eq!(fields_of(&v), ["/location"]);
+    let stored = json_of(app.get_auth(&path).await, 200).await;
+    assert_eq!(stored["location"], lab["location"]);
+    // Organisations: address and contact are objects; every missing field at once.
+    for (extra, field) in [
+        (json!({"address": [1, 2]}), "/address"),
+        (json!({"contact": ["a@b.it"]}), "/contact"),
+    ] {
+        let mut body =
+            json!({"name": "Ente", "kind": "aps", "address": {"municipality": "018110"}});
+        json_patch::merge(&mut body, &extra);
+        let v = json_of(app.post("/api/v1/organisations", &body).await, 422).await;
+        assert_eq!(fields_of(&v), [field], "{v}");
+    }
+    let v = json_of(app.post("/api/v1/organisations", &json!({})).await, 422).await;
+    let f = fields_of(&v);
+    assert!(
+        f.contains(&"/name".to_owned()) && f.contains(&"/kind".to_owned()),
+        "{v}"
+    );
+    let v = json_of(
+        app.post("/api/v1/projects", &json!({"municipalities": "018110"}))
+            .await,
+        422,
+    )
+    .await;
+    let f = fields_of(&v);
+    for want in ["/title", "/lead_organisation_id", "/municipalities"] {
+        assert!(f.contains(&want.to_owned()), "{want}: {v}");
+    }
+    // Metric rows: dimensions are an object.
+    let p = json_of(
+        app.post(
+            "/api/v1/projects",
+            &json!({"title": "Forme", "lead_organisation_id": manager, "phase": "active",
+                "status": "published", "municipalities": ["018110"]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let url = format!("/api/v1/projects/{}/metrics", p["id"].as_str().unwrap());
+    let rows = json!([
+        {"indicator": "families_supported", "kind": "actual", "value": 1,
+         "period_start": "2024-01-01", "period_end": "2024-01-31", "dimensions": ["0-5"]},
+        {"indicator": "families_supported"}
+    ]);
+    let v = json_of(app.post(&url, &rows).await, 422).await;
+    let f = fields_of(&v);
+    for want in [
+        "/0/dimensions",
+        "/1/kind",
+        "/1/value",
+        "/1/period_start",
+        "/1/period_end",
+    ] {
+        assert!(f.contains(&want.to_owned()), "{want}: {v}");
+    }
+    // Queries: a bad near and a missing radius_km are both named.
+    let v = json_of(app.get("/api/v1/labs?near=north").await, 422).await;
+    assert_eq!(fields_of(&v), ["near", "radius_km"], "{v}");
+    let v = json_of(app.get("/api/v1/labs?radius_km=-3").await, 422).await;
+    assert_eq!(fields_of(&v), ["near", "radius_km"], "{v}");
+}

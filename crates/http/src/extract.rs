@@ -166,9 +166,22 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// Deserialises a JSON value into `T`: unknown fields are a `400` (typos, mass assignment),
-/// wrong types and missing required fields a `422` naming the field.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+/// Deserialises a JSON value into `T`: unknown fields are a `400` (typos, mass assignment);
+/// a value of the wrong shape (an array for an object, a string for a number) and missing
+/// required fields are a `422` naming every such field at once (checked against `T`'s
+/// OpenAPI schema, see [`crate::shape`]), then serde's own errors a `422` naming the field.
+pub fn from_value<T: DeserializeOwned + utoipa::ToSchema + 'static>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
+    let shape = crate::shape::check::<T>(&value);
+    match read_value::<T>(value) {
+        Err(e @ ApiError::BadRequest { .. }) => Err(e),
+        _ if !shape.is_empty() => Err(ApiError::Validation(shape)),
+        other => other,
+    }
+}
+
+fn read_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let at = pointer(e.path());
         let msg = e.inner().to_string();

@@ -17,6 +17,7 @@ pub mod listing;
 pub mod middleware;
 pub mod respond;
 pub mod routes;
+pub mod shape;
 pub mod state;
 
 pub use caller::Caller;

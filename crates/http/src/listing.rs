@@ -352,18 +352,24 @@ pub fn parse_near(
             }
             None
         }
-        (Some(_), None) => {
+        (Some(p), None) => {
+            if let Err(e) = p {
+                errs.add("near", e);
+            }
             errs.add(
                 "radius_km",
                 FieldError::new("required", "radius_km is required with near"),
             );
             None
         }
-        (None, Some(_)) => {
+        (None, Some(r)) => {
             errs.add(
                 "near",
                 FieldError::new("required", "near is required with radius_km"),
             );
+            if let Err(e) = r {
+                errs.add("radius_km", e);
+            }
             None
         }
     }

@@ -31,7 +31,10 @@ pub fn check_if_match(req: &HttpRequest, current: &impl Serialize) -> Result<(),
 }
 
 /// Applies an RFC 7396 merge patch to the writable view of a record; read-only fields are a 400.
-pub fn merge<T: Serialize + DeserializeOwned>(base: &T, patch: Value) -> Result<T, ApiError> {
+pub fn merge<T: Serialize + DeserializeOwned + utoipa::ToSchema + 'static>(
+    base: &T,
+    patch: Value,
+) -> Result<T, ApiError> {
     if let Some(obj) = patch.as_object() {
         for ro in READ_ONLY {
             if obj.contains_key(*ro) {
