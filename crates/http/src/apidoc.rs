@@ -454,6 +454,17 @@ fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
             "fields" if !fields.is_empty() => {
                 let any = fields.join("|");
                 schema["pattern"] = json!(format!("^({any})(,({any}))*$"));
+                // The shared parameter's example names fields of one collection; give each
+                // operation one of its own answer's names.
+                let own: Vec<&str> = ["name", "title", "slug", "location"]
+                    .into_iter()
+                    .filter(|f| fields.iter().any(|k| k == f))
+                    .collect();
+                if own.is_empty() {
+                    p.as_object_mut().map(|o| o.remove("example"));
+                } else {
+                    p["example"] = json!(own.join(","));
+                }
             }
             "municipality" if schema["type"] == "array" => {
                 schema["items"]["pattern"] = json!("^[0-9]{6}$");

@@ -67,6 +67,10 @@ impl Modify for SecurityAddon {
             (`application/problem+json`) with one `errors[]` entry per invalid field; unknown \
             query parameters are a 422 naming them; every response carries `X-Request-Id`.",
         license(name = "AGPL-3.0-or-later"),
+        contact(name = "Legami maintainers"),
+    ),
+    servers(
+        (url = "/", description = "The server this document was fetched from: every instance serves its own copy, so paths resolve against its address"),
     ),
     tags(
         (name = "discovery", description = "The API root"),

@@ -233,6 +233,10 @@ fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
 }
 
 /// List areas.
+///
+/// Areas (ambiti territoriali, distretti, ATS) in the collection envelope: filter by `q`, `kind`,
+/// `municipality` and `status`, page with `limit` and `cursor`, choose `fields`, or ask for CSV
+/// with `format=csv`. Anonymous callers see published areas only.
 #[utoipa::path(
     tag = "territory",
     params(AreaQuery),
@@ -305,6 +309,10 @@ pub async fn list_areas(
 }
 
 /// Get one area by id or slug.
+///
+/// An area with its municipalities (ISTAT codes). A draft area is `404` for anyone who may not see
+/// it, exactly as an area that does not exist. The `ETag` works with `If-None-Match` here and with
+/// `If-Match` on `PATCH`/`DELETE`.
 #[utoipa::path(
     tag = "territory",
     params(AreaPath, writes::OneQuery),
@@ -331,6 +339,10 @@ pub async fn get_area(
 }
 
 /// Create an area (admin).
+///
+/// Areas are shared reference data, so only administrators create them. `municipalities` lists
+/// ISTAT codes (each once; unknown codes are a `422` naming the entry); the slug comes from the
+/// name unless given. Answers `201` with `Location` and the new area's `ETag`.
 #[utoipa::path(
     tag = "territory",
     request_body(content = AreaInput, content_type = "application/json"),
@@ -372,6 +384,10 @@ pub async fn create_area(
 }
 
 /// Change an area with a JSON merge patch (admin).
+///
+/// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged area is
+/// validated as a whole. `If-Match` with the area's `ETag` makes the change conditional (`412` when
+/// someone changed it first).
 #[utoipa::path(
     tag = "territory",
     params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -414,6 +430,10 @@ pub async fn update_area(
 }
 
 /// Delete an area (soft, admin).
+///
+/// A soft delete: the area disappears from reads, filters and the map, and the change feed reports
+/// a `delete`; an administrator can restore it. Send the area's `ETag` in `If-Match` to delete only
+/// the version you read (`412` otherwise).
 #[utoipa::path(
     tag = "territory",
     params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -447,6 +467,9 @@ pub async fn delete_area(
 }
 
 /// Restore a deleted area (admin).
+///
+/// Brings a soft-deleted area back as it was when deleted, with a new version; `409` when its slug
+/// was taken meanwhile.
 #[utoipa::path(
     tag = "territory",
     params(AreaPath),

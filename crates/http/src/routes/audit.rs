@@ -93,6 +93,10 @@ pub struct AuditList {
 }
 
 /// The audit log (admin), newest first.
+///
+/// Who changed what: one entry per create, change, delete or restore, with the actor, the time, the
+/// record and the changed fields before and after. Filter by record `type` and `id` or by `actor`;
+/// page with `limit` and `cursor`.
 #[utoipa::path(
     tag = "auth",
     params(AuditQuery),

@@ -126,6 +126,12 @@ fn wrong_credentials() -> ApiError {
 }
 
 /// Get an access token.
+///
+/// OAuth 2.0 token endpoint (JSON body). `password` (email and password) answers an access token
+/// and a refresh token; `refresh_token` spends a refresh token (single use; a reused one revokes
+/// every token of its login) for a new pair; `client_credentials` (an API client's id and secret)
+/// answers an access token only. Access tokens are Ed25519 JWTs valid for 15 minutes. Repeated
+/// failures per account and per address are a `429` with `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     request_body(content = TokenRequest, content_type = "application/json"),
@@ -282,6 +288,10 @@ pub struct RevokeRequest {
 }
 
 /// Revoke a refresh token (RFC 7009: unknown tokens are not an error).
+///
+/// Revokes a refresh token so it can no longer be exchanged (its access tokens expire on their own
+/// within 15 minutes). Unknown or already revoked tokens also answer `204`, so the answer reveals
+/// nothing about the token.
 #[utoipa::path(
     tag = "auth",
     request_body(content = RevokeRequest, content_type = "application/json"),
@@ -303,6 +313,9 @@ pub async fn revoke(
 }
 
 /// The caller: id, role, scopes and organisations.
+///
+/// Who the bearer token belongs to: a user (id, e-mail, name, role, organisations) or an API
+/// client, with the scopes the token carries. Useful to check a token and to show what it may do.
 #[utoipa::path(
     tag = "auth",
     responses(
@@ -360,6 +373,11 @@ pub async fn me(
 
 /// The public keys that verify access tokens (RFC 7517). Retired keys stay listed while tokens
 /// they signed may still be valid.
+///
+/// A JSON Web Key Set of Ed25519 keys (`kty: OKP`, `alg: EdDSA`): verify a token by the `kid` in
+/// its header. The active key comes first; a retired key is listed for 15 minutes (the access-token
+/// lifetime) after its retirement, then dropped. Cache it, and fetch it again when a token names an
+/// unknown `kid`.
 #[utoipa::path(
     tag = "auth",
     responses((status = 200, description = "JWK Set", body = serde_json::Value,

@@ -168,6 +168,9 @@ fn scopes(raw: &[String], e: &mut FieldErrors) -> Vec<String> {
 }
 
 /// List API clients (admin).
+///
+/// API clients (machine accounts for partner sites and dashboards) in the collection envelope,
+/// ordered by name; their secrets are never shown again after creation.
 #[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Clients", body = ClientList),
     (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
@@ -198,6 +201,8 @@ pub async fn list_clients(
 }
 
 /// Get one API client (admin).
+///
+/// One API client: name, scopes, organisations and whether it is disabled; never its secret.
 #[utoipa::path(tag = "auth", params(ClientPath), responses(
     (status = 200, description = "The client", body = ClientDto),
     (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
@@ -218,6 +223,10 @@ pub async fn get_client(
 }
 
 /// Create an API client (admin). The answer carries `client_secret`, shown this once.
+///
+/// Creates a machine account with `scopes` and the organisations it acts for. The answer carries
+/// `client_secret` this once (`Cache-Control: no-store`): store it; only its hash is kept. A retry
+/// with the same `Idempotency-Key` answers `409` with the client's `Location`, never the secret.
 #[utoipa::path(tag = "auth", request_body(content = ClientInput, content_type = "application/json"), responses(
     (status = 201, description = "Created; the only answer that shows the secret", body = CreatedClientDto),
     (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
@@ -271,6 +280,9 @@ pub async fn create_client(
 }
 
 /// Change or disable an API client (admin).
+///
+/// Changes an API client's name, scopes or organisations, or disables it (`disabled: true`): a
+/// disabled client's tokens stop working at once and it can get no new ones.
 #[utoipa::path(tag = "auth", params(ClientPath), request_body(content = ClientPatch, content_type = "application/merge-patch+json"), responses(
     (status = 200, description = "Changed", body = ClientDto),
     (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),

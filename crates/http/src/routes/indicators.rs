@@ -100,6 +100,10 @@ pub struct IndicatorPath {
 }
 
 /// List the indicators (the whole catalogue, by code).
+///
+/// The participation indicators metrics are recorded against (families supported, minors involved,
+/// volunteers...), each with its unit and how it aggregates (`sum`, `max` or `last`). In the
+/// collection envelope, ordered by code.
 #[utoipa::path(tag = "metrics", params(PageQuery), responses((status = 200, description = "A page of the catalogue", body = IndicatorList), (status = 304, description = "Not modified"), (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json")), security((), ("bearer" = [])))]
 #[get("/indicators")]
 pub async fn list_indicators(
@@ -129,6 +133,8 @@ pub async fn list_indicators(
 }
 
 /// Get one indicator.
+///
+/// One indicator by code, with its unit and aggregation.
 #[utoipa::path(
     tag = "metrics",
     params(IndicatorPath),
@@ -156,6 +162,9 @@ pub async fn get_indicator(
 }
 
 /// Add an indicator (admin).
+///
+/// Adds an indicator to the catalogue. The code is permanent (`snake_case`), the unit and the
+/// aggregation decide how summaries combine its observations.
 #[utoipa::path(
     tag = "metrics",
     request_body(content = IndicatorInput, content_type = "application/json"),

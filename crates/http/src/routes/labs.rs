@@ -582,6 +582,10 @@ pub async fn list_labs(
 }
 
 /// Get one lab by id or slug.
+///
+/// A lab with its operators, address, position, opening hours and contact. Drafts are `404` for
+/// anyone who may not see them; private contact details are shown only to the members of its
+/// organisations. `fields` picks top-level fields; the `ETag` works with `If-Match` on writes.
 #[utoipa::path(
     tag = "labs",
     params(LabPath, ("fields" = Option<String>, Query, description = "Comma-separated field names to return (plus `id`)")),
@@ -609,6 +613,10 @@ pub async fn get_lab(
 }
 
 /// Create a lab.
+///
+/// Creates a lab run by organisations (`operators`); a published lab needs at least one `manager`,
+/// and an editor may name as `manager` only an organisation it is a member of. `location` is an
+/// object `{lat, lon}`. Answers `201` with `Location` and `ETag`.
 #[utoipa::path(
     tag = "labs",
     request_body(content = LabInput, content_type = "application/json"),
@@ -654,6 +662,10 @@ pub async fn create_lab(
 }
 
 /// Change a lab with a JSON merge patch (RFC 7396).
+///
+/// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged lab is
+/// validated as a whole, including who may be named as its `manager`. `If-Match` with the lab's
+/// `ETag` makes the change conditional (`412`).
 #[utoipa::path(
     tag = "labs",
     params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -706,6 +718,9 @@ pub async fn update_lab(
 }
 
 /// Delete a lab (soft; an admin can restore it).
+///
+/// A soft delete: the lab leaves reads, search and the map, and the change feed reports a `delete`;
+/// an administrator can restore it. `If-Match` with the lab's `ETag` makes it conditional (`412`).
 #[utoipa::path(
     tag = "labs",
     params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -740,6 +755,9 @@ pub async fn delete_lab(
 }
 
 /// Restore a deleted lab (admin).
+///
+/// Brings a soft-deleted lab back as it was when deleted, with a new version; `409` when its slug
+/// was taken meanwhile.
 #[utoipa::path(
     tag = "labs",
     params(LabPath),

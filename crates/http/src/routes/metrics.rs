@@ -546,6 +546,11 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 /// List observations, by period start.
+///
+/// Observations (one value of one indicator for one period, optionally per lab, municipality and
+/// breakdown) in the collection envelope, by period start. Filter by project, lab, indicator, kind,
+/// place, area and period; CSV with `format=csv`. Only observations of projects you may see are
+/// listed; for totals use `/metrics/summary`.
 #[utoipa::path(
     tag = "metrics",
     params(MetricQuery),

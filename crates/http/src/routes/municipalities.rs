@@ -191,6 +191,9 @@ fn keep_fields(fields: &respond::FieldSet, mut v: Value) -> Value {
 }
 
 /// List municipalities.
+///
+/// Every Italian municipality (ISTAT list, with population), searchable by name (`q`, accents
+/// ignored) and filterable by province, region or area; JSON or CSV.
 #[utoipa::path(
     tag = "territory",
     params(MunicipalityQuery),
@@ -323,6 +326,9 @@ pub async fn list_municipalities(
 }
 
 /// Get one municipality by ISTAT code.
+///
+/// One municipality by its six-digit ISTAT code, with province, region, cadastral code, NUTS 3 code
+/// and population.
 #[utoipa::path(
     tag = "territory",
     params(MunicipalityPath),

@@ -305,6 +305,9 @@ fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
 }
 
 /// List networks.
+///
+/// Networks of organisations and labs in the collection envelope; filter by `q`, by `member` (an
+/// organisation or lab id) and `status`. Member lists show only members you may see.
 #[utoipa::path(
     tag = "networks",
     params(NetworkQuery),
@@ -381,6 +384,10 @@ pub async fn list_networks(
 }
 
 /// Get one network by id or slug.
+///
+/// A network with its coordinator and members. Members you may not see (draft labs or organisations
+/// of others) are left out of the list; the `ETag` is the stored record's, so it works with
+/// `If-Match` on writes.
 #[utoipa::path(
     tag = "networks",
     params(NetworkPath, writes::OneQuery),
@@ -413,6 +420,9 @@ pub async fn get_network(
 }
 
 /// Create a network.
+///
+/// Creates a network of organisations and labs (each member once); an editor may create one only
+/// with a `coordinator_id` it is a member of. Answers `201` with `Location` and `ETag`.
 #[utoipa::path(
     tag = "networks",
     request_body(content = NetworkInput, content_type = "application/json"),
@@ -455,6 +465,9 @@ pub async fn create_network(
 }
 
 /// Change a network with a JSON merge patch.
+///
+/// Send only the fields to change (RFC 7396); `members` replaces the whole list. The merged network
+/// is validated as a whole; `If-Match` makes the change conditional (`412`).
 #[utoipa::path(
     tag = "networks",
     params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -499,6 +512,9 @@ pub async fn update_network(
 }
 
 /// Delete a network (soft).
+///
+/// A soft delete: the network leaves reads and the change feed reports a `delete`; an administrator
+/// can restore it. `If-Match` with its `ETag` makes it conditional (`412`).
 #[utoipa::path(
     tag = "networks",
     params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
@@ -533,6 +549,9 @@ pub async fn delete_network(
 }
 
 /// Restore a deleted network (admin).
+///
+/// Brings a soft-deleted network back as it was when deleted, with a new version; `409` when its
+/// slug was taken meanwhile.
 #[utoipa::path(
     tag = "networks",
     params(NetworkPath),

@@ -707,6 +707,9 @@ pub async fn delete_organisation(
 }
 
 /// Restore a deleted organisation (admin).
+///
+/// Brings a soft-deleted organisation back as it was when deleted, with a new version; `409` when
+/// its slug or tax code was taken meanwhile.
 #[utoipa::path(
     tag = "organisations",
     params(OrganisationPath),

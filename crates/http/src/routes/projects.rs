@@ -519,6 +519,10 @@ pub async fn results(
 }
 
 /// List projects.
+///
+/// Projects in the collection envelope: filter by `q`, phase, theme, place, area, organisation,
+/// lab, status and `updated_since`; sort, page, choose `fields` or ask for CSV. Anonymous callers
+/// see published projects only.
 #[utoipa::path(
     tag = "projects",
     params(ProjectQuery),
@@ -608,6 +612,11 @@ pub async fn list_projects(
 }
 
 /// Get one project by id or slug, with its `results[]`.
+///
+/// A project with its partners, funding, labs and municipalities, and `results[]`: per indicator,
+/// the actual and target totals computed from its observations. The `ETag` works with `If-Match` on
+/// `PATCH`/`DELETE` (the record part is compared, so the results may change without making it
+/// stale).
 #[utoipa::path(
     tag = "projects",
     params(ProjectPath, writes::OneQuery),
@@ -637,6 +646,10 @@ pub async fn get_project(
 }
 
 /// Create a project.
+///
+/// Creates a project with its lead organisation, partners, funding and municipalities. An editor
+/// may name as lead (`lead_organisation_id`, or a partner with role `lead`) only an organisation it
+/// is a member of; partners may be any organisation. Answers `201` with `Location` and `ETag`.
 #[utoipa::path(
     tag = "projects",
     request_body(content = ProjectInput, content_type = "application/json"),
@@ -681,6 +694,10 @@ pub async fn create_project(
 }
 
 /// Change a project with a JSON merge patch.
+///
+/// Send only the fields to change (RFC 7396: `null` clears an optional field); lists are replaced
+/// whole. The merged project is validated as a whole, including who may be named as lead.
+/// `If-Match` makes the change conditional (`412`).
 #[utoipa::path(
     tag = "projects",
     params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read (with or without `results`, any `fields`) or a write; stale is 412")),
@@ -731,6 +748,10 @@ pub async fn update_project(
 }
 
 /// Delete a project (soft).
+///
+/// A soft delete: the project and its figures leave reads and summaries, and the change feed
+/// reports a `delete`; an administrator can restore it. `If-Match` with its `ETag` makes it
+/// conditional (`412`).
 #[utoipa::path(
     tag = "projects",
     params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read or a write; stale is 412")),
@@ -765,6 +786,9 @@ pub async fn delete_project(
 }
 
 /// Restore a deleted project (admin).
+///
+/// Brings a soft-deleted project back as it was when deleted, with its observations, with a new
+/// version; `409` when its slug was taken meanwhile.
 #[utoipa::path(
     tag = "projects",
     params(ProjectPath),

@@ -43,6 +43,10 @@ pub const COLLECTIONS: &[&str] = &[
 ];
 
 /// Discovery root: API version and links to every collection, the OpenAPI document and the docs.
+///
+/// The entry point for clients: `links` names every collection, the OpenAPI document and the
+/// interactive docs, so a client needs only this address. It is the same for every caller and
+/// carries an `ETag` (conditional `GET` answers `304`).
 #[utoipa::path(
     tag = "discovery",
     responses((status = 200, description = "Links", body = DiscoveryDto), (status = 304, description = "Not modified")),
@@ -78,6 +82,9 @@ pub struct HealthDto {
 }
 
 /// Liveness: the process answers.
+///
+/// For orchestrators' liveness probes: `200` as long as the process serves requests; it does not
+/// touch the database.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = HealthDto)), security((), ("bearer" = [])))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
@@ -89,6 +96,9 @@ pub async fn live() -> HttpResponse {
 }
 
 /// Readiness: the database answers. `503` while it does not; recovers by itself.
+///
+/// For load balancers' readiness probes: `200` when a database query succeeds within its timeout,
+/// `503` otherwise; take the instance out of rotation while it answers `503`.
 #[utoipa::path(
     tag = "operations",
     responses(

@@ -110,6 +110,9 @@ pub struct ThemePath {
 }
 
 /// List themes (ordered by code).
+///
+/// The themes records are tagged with (school support, green spaces, parenting...), in the
+/// collection envelope, by code; also as CSV.
 #[utoipa::path(
     tag = "themes",
     params(ThemeQuery),
@@ -178,6 +181,8 @@ pub async fn list_themes(
 }
 
 /// Get one theme.
+///
+/// One theme by code, with its Italian and English names and description.
 #[utoipa::path(
     tag = "themes",
     params(ThemePath),
@@ -201,6 +206,9 @@ pub async fn get_theme(
 }
 
 /// Add a theme (admin).
+///
+/// Adds a theme to the controlled vocabulary: a permanent `snake_case` code and its name in Italian
+/// and English.
 #[utoipa::path(
     tag = "themes",
     request_body(content = ThemeInput, content_type = "application/json"),

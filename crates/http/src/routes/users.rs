@@ -151,6 +151,9 @@ pub(crate) async fn org_ids(
 }
 
 /// List users (admin).
+///
+/// User accounts in the collection envelope, ordered by e-mail, with role, organisations and
+/// whether disabled; never password hashes.
 #[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Users", body = UserList),
     (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
@@ -179,6 +182,8 @@ pub async fn list_users(
 }
 
 /// Get one user (admin).
+///
+/// One user account: e-mail, name, role, organisations and whether disabled.
 #[utoipa::path(tag = "auth", params(UserPath), responses(
     (status = 200, description = "The user", body = UserDto),
     (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
@@ -201,6 +206,9 @@ pub async fn get_user(
 }
 
 /// Create a user (admin).
+///
+/// Creates a user with a role (`admin`, `editor` or `viewer`) and the organisations it belongs to.
+/// The password must be at least 10 characters; only its Argon2id hash is stored.
 #[utoipa::path(tag = "auth", request_body(content = UserInput, content_type = "application/json"), responses(
     (status = 201, description = "Created", body = UserDto),
     (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
@@ -270,6 +278,9 @@ pub async fn create_user(
 }
 
 /// Change or disable a user (admin).
+///
+/// Changes a user's name, role or organisations, or disables the account (`disabled: true`): its
+/// tokens stop working at once and it can log in no more.
 #[utoipa::path(tag = "auth", params(UserPath), request_body(content = UserPatch, content_type = "application/merge-patch+json"), responses(
     (status = 200, description = "Changed", body = UserDto),
     (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
