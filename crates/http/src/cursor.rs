@@ -11,15 +11,17 @@ use hmac::{Hmac, Mac};
 use legami_persistence::KeysetPos;
 use sha2::Sha256;
 
-fn mac(secret: &str, payload: &str) -> Hmac<Sha256> {
-    // HMAC takes a key of any length, so this never fails.
-    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+fn mac(secret: &str, payload: &str) -> Option<Hmac<Sha256>> {
+    // HMAC takes a key of any length, so this is never `None`.
+    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
     m.update(payload.as_bytes());
-    m
+    Some(m)
 }
 
 fn tag(secret: &str, payload: &str) -> String {
-    URL_SAFE_NO_PAD.encode(&mac(secret, payload).finalize().into_bytes()[..16])
+    mac(secret, payload)
+        .map(|m| URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16]))
+        .unwrap_or_default()
 }
 
 /// Encodes where the next page starts.
@@ -54,6 +56,7 @@ pub fn decode(
     }
     // Constant-time comparison of the truncated tag.
     mac(secret, payload)
+        .ok_or_else(bad)?
         .verify_truncated_left(&tag)
         .map_err(|_| bad())?;
     let raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
