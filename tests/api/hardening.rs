@@ -683,6 +683,22 @@ async fn no_client_input_reaches_a_500() {
         let field = v["errors"][0]["field"].as_str().unwrap().to_owned();
         assert!(path.contains(&format!("?{field}=")), "{path}: {v}");
     }
+    // Path parameters: a NUL is an unknown record, never a 500.
+    for path in [
+        "/api/v1/municipalities/01%0010",
+        "/api/v1/themes/a%00b",
+        "/api/v1/indicators/a%00b",
+        "/api/v1/areas/a%00b",
+        "/api/v1/labs/a%00b",
+        "/api/v1/organisations/a%00b",
+        "/api/v1/projects/a%00b",
+        "/api/v1/networks/a%00b",
+        "/api/v1/users/a%00b",
+        "/api/v1/clients/a%00b",
+    ] {
+        let status = app.get_auth(path).await.status().as_u16();
+        assert!([404, 422].contains(&status), "{path}: {status}");
+    }
     // An area as large as a province or more.
     let csv = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
