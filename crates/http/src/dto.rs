@@ -357,3 +357,17 @@ pub fn parse_status(raw: &Option<String>, errs: &mut FieldErrors) -> Option<lega
         None => Some(legami_domain::Status::Draft),
     }
 }
+
+/// An exact decimal as a JSON number.
+pub fn number(d: rust_decimal::Decimal) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    d.to_f64().unwrap_or(0.0)
+}
+
+/// `actual / target` as a JSON number (the rule is the domain's: [`legami_domain::attainment`]).
+pub fn attainment(
+    actual: Option<legami_domain::MetricValue>,
+    target: Option<legami_domain::MetricValue>,
+) -> Option<f64> {
+    legami_domain::attainment(actual, target).map(number)
+}

@@ -2,6 +2,7 @@
 
 use crate::caller::Caller;
 use crate::dto::{MetricKindCode, blank, parse_id};
+use crate::dto::{attainment, number};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{JsonAny, Qs, from_value};
 use crate::listing::{self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args};
@@ -18,7 +19,6 @@ use legami_domain::{
 };
 use legami_persistence::metrics::{self as store, GroupBy, MAX_BATCH, MetricFilter};
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -114,21 +114,6 @@ pub struct MetricDto {
     pub note: Option<String>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
-}
-
-/// An exact decimal as a JSON number.
-pub fn number(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(0.0)
-}
-
-/// `actual / target`, rounded to six decimals; `None` without a positive target.
-pub fn attainment(actual: Option<MetricValue>, target: Option<MetricValue>) -> Option<f64> {
-    let t = target?.decimal();
-    if t.is_zero() {
-        return None;
-    }
-    let a = actual.map_or(Decimal::ZERO, MetricValue::decimal);
-    Some(number((a / t).round_dp(6)))
 }
 
 impl From<&Metric> for MetricDto {

@@ -502,15 +502,11 @@ pub async fn results(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let actual = r
-                .actual
-                .map(|v| crate::routes::metrics::number(v.decimal()));
-            let target = r
-                .target
-                .map(|v| crate::routes::metrics::number(v.decimal()));
+            let actual = r.actual.map(|v| crate::dto::number(v.decimal()));
+            let target = r.target.map(|v| crate::dto::number(v.decimal()));
             ResultDto {
                 indicator: r.indicator,
-                attainment: crate::routes::metrics::attainment(r.actual, r.target),
+                attainment: crate::dto::attainment(r.actual, r.target),
                 actual,
                 target,
             }

@@ -182,7 +182,7 @@ async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
                 },
                 &legami_persistence::audit::Audit {
                     actor: &legami_persistence::audit::Actor::system(),
-                    view: &crate::demo::loader_view::<legami_domain::Area>,
+                    view: &crate::view::loader_view::<legami_domain::Area>,
                 },
             )
             .await?;
@@ -295,7 +295,7 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
                 fields,
                 &legami_persistence::audit::Audit {
                     actor: &legami_persistence::audit::Actor::system(),
-                    view: &crate::demo::loader_view::<legami_domain::Lab>,
+                    view: &crate::view::loader_view::<legami_domain::Lab>,
                 },
             )
             .await?
@@ -356,7 +356,7 @@ async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
                 n,
                 &legami_persistence::audit::Audit {
                     actor: &legami_persistence::audit::Actor::system(),
-                    view: &crate::demo::loader_view::<legami_domain::Network>,
+                    view: &crate::view::loader_view::<legami_domain::Network>,
                 },
             )
             .await?;
@@ -757,7 +757,7 @@ async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
             d.fields,
             &legami_persistence::audit::Audit {
                 actor: &legami_persistence::audit::Actor::system(),
-                view: &crate::demo::loader_view::<legami_domain::Project>,
+                view: &crate::view::loader_view::<legami_domain::Project>,
             },
         )
         .await?;

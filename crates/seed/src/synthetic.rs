@@ -294,7 +294,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
                 f,
                 &Audit {
                     actor: &actor,
-                    view: &crate::demo::loader_view::<legami_domain::Organisation>,
+                    view: &crate::view::loader_view::<legami_domain::Organisation>,
                 },
             )
             .await?;
@@ -324,7 +324,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
                 f,
                 &Audit {
                     actor: &actor,
-                    view: &crate::demo::loader_view::<legami_domain::Lab>,
+                    view: &crate::view::loader_view::<legami_domain::Lab>,
                 },
             )
             .await?;
@@ -347,7 +347,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
                 f,
                 &Audit {
                     actor: &actor,
-                    view: &crate::demo::loader_view::<legami_domain::Network>,
+                    view: &crate::view::loader_view::<legami_domain::Network>,
                 },
             )
             .await?;
@@ -378,7 +378,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
                 f,
                 &Audit {
                     actor: &actor,
-                    view: &crate::demo::loader_view::<legami_domain::Project>,
+                    view: &crate::view::loader_view::<legami_domain::Project>,
                 },
             )
             .await?;

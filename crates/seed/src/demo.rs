@@ -274,17 +274,11 @@ async fn seed_organisations(db: &DatabaseConnection) -> anyhow::Result<usize> {
             fields(o)?,
             &legami_persistence::audit::Audit {
                 actor: &legami_persistence::audit::Actor::system(),
-                view: &crate::demo::loader_view::<legami_domain::Organisation>,
+                view: &crate::view::loader_view::<legami_domain::Organisation>,
             },
         )
         .await?;
         added += 1;
     }
     Ok(added)
-}
-
-/// How data loaders appear in the audit log: as `system`, with no field-by-field diff (the
-/// loaded texts are in the repository).
-pub fn loader_view<T>(_: &T) -> serde_json::Value {
-    serde_json::Value::Null
 }

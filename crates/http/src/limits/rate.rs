@@ -1,0 +1,172 @@
+//! Per-caller rate limits on the whole API: governor's GCRA limiter, keyed by subject (users,
+//! clients) or address (anonymous callers), with the `RateLimit-*` headers on every answer.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, ResponseError, web};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use std::num::NonZeroU32;
+
+/// The address a request came from (the peer; put the server behind a proxy that limits by the
+/// real address, or trust the peer).
+pub fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+type Keyed =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// One limit: a quota per minute and the limiter that enforces it.
+pub struct Limit {
+    per_minute: u32,
+    limiter: Keyed,
+}
+
+impl Limit {
+    fn new(per_minute: u32) -> Option<Self> {
+        let n = NonZeroU32::new(per_minute)?;
+        Some(Self {
+            per_minute,
+            limiter: RateLimiter::keyed(Quota::per_minute(n))
+                .with_middleware::<StateInformationMiddleware>(),
+        })
+    }
+}
+
+/// Per-caller rate limits: anonymous callers per address, authenticated ones per subject.
+pub struct RateLimits {
+    anonymous: Option<Limit>,
+    authenticated: Option<Limit>,
+}
+
+impl RateLimits {
+    /// Requests per minute for each kind of caller; 0 turns that limit off.
+    pub fn new(anonymous_per_minute: u32, authenticated_per_minute: u32) -> Self {
+        Self {
+            anonymous: Limit::new(anonymous_per_minute),
+            authenticated: Limit::new(authenticated_per_minute),
+        }
+    }
+
+    /// Forgets keys whose buckets are full again (call now and then to bound memory).
+    pub fn retain_recent(&self) {
+        for l in [&self.anonymous, &self.authenticated].into_iter().flatten() {
+            l.limiter.retain_recent();
+            l.limiter.shrink_to_fit();
+        }
+    }
+}
+
+const RL_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RL_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RL_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+const RL_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Who a request counts against: the verified token's subject, else the address.
+fn rate_key(req: &ServiceRequest, state: &AppState) -> (bool, String) {
+    let token = crate::caller::bearer(req.request()).and_then(Result::ok);
+    if let Some(claims) = token.and_then(|t| state.keys.verify(t)) {
+        let kind = if claims.client_id.is_some() {
+            "client"
+        } else {
+            "user"
+        };
+        return (true, format!("{kind}:{}", claims.sub));
+    }
+    (false, client_address(req.request()))
+}
+
+fn set_rate_headers(
+    h: &mut header::HeaderMap,
+    limit: u32,
+    remaining: u32,
+    reset: u64,
+    policy: &str,
+) {
+    for (name, value) in [
+        (RL_LIMIT, limit.to_string()),
+        (RL_REMAINING, remaining.to_string()),
+        (RL_RESET, reset.to_string()),
+        (RL_POLICY, policy.to_owned()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+}
+
+/// The rate-limit middleware for `/api/v1`: `429` problems with `Retry-After`, and
+/// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, `RateLimit-Policy` headers
+/// (draft-ietf-httpapi-ratelimit-headers) on every answer.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let (Some(state), Some(limits)) = (
+        req.app_data::<web::Data<AppState>>().cloned(),
+        req.app_data::<web::Data<RateLimits>>().cloned(),
+    ) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    if !req.path().starts_with("/api/") {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let (authenticated, key) = rate_key(&req, &state);
+    let limit = if authenticated {
+        &limits.authenticated
+    } else {
+        &limits.anonymous
+    };
+    let Some(limit) = limit else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let per_minute = limit.per_minute;
+    let cell = 60.0 / f64::from(per_minute);
+    let policy = format!("{per_minute};w=60");
+    match limit.limiter.check_key(&key) {
+        Ok(snapshot) => {
+            let remaining = snapshot.remaining_burst_capacity();
+            let reset = (f64::from(per_minute - remaining.min(per_minute)) * cell).ceil() as u64;
+            let mut res = next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)?;
+            set_rate_headers(res.headers_mut(), per_minute, remaining, reset, &policy);
+            Ok(res)
+        }
+        Err(not_until) => {
+            let wait = not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64;
+            let err = ApiError::TooManyRequests {
+                detail: format!(
+                    "rate limit of {per_minute} requests per minute exceeded; retry in {wait} s"
+                ),
+                retry_after: wait,
+            };
+            let mut res = err.error_response();
+            set_rate_headers(res.headers_mut(), per_minute, 0, wait, &policy);
+            Ok(req.into_response(res))
+        }
+    }
+}
