@@ -160,12 +160,11 @@ pub async fn create_metrics(
     let project = find_project(&state, &path.id, &caller.visibility()).await?;
     caller.may_write_metrics(&project.fields.owners())?;
     // Bodies are read a few at a time (the rest wait unread in their connections), each within
-    // a time bound; a read body then queues for one of the permits to parse and write.
+    // the body deadline that every read of a body has (`LEGAMI_BODY_TIMEOUT_SECS`, counted from
+    // here); a read body then queues for one of the permits to parse and write.
     let stopping = |_| ApiError::Unavailable("the server is stopping".into());
     let reading = state.ingest_bodies.acquire().await.map_err(stopping)?;
-    let raw = tokio::time::timeout(state.body_timeout, JsonAny::read(&req, payload))
-        .await
-        .map_err(|_| crate::extract::body_timed_out(state.body_timeout))??;
+    let raw = JsonAny::read(&req, payload).await?;
     let _permit = state.ingest.acquire().await.map_err(stopping)?;
     drop(reading);
     let (items, single) = batch_items(&raw)?;
