@@ -21,6 +21,7 @@ pub mod networks;
 pub mod organisations;
 pub mod pagination;
 pub mod projects;
+pub mod record;
 pub mod records;
 pub mod search;
 pub mod themes;

@@ -2,7 +2,9 @@
 
 use crate::error::StoreResult;
 use crate::geo::BBox;
-use crate::records::{a, link_rows};
+use crate::record::{Link, Record, link_json};
+use crate::records::a;
+use legami_domain::{Lab, Organisation};
 use legami_domain::{ProvinceAbbr, Status, ThemeCode};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Cond, Expr, ExprTrait, Query};
@@ -47,15 +49,14 @@ pub struct MapFilter {
     pub municipalities: Option<Vec<String>>,
 }
 
-async fn points(
+/// Published, located records of `R` matching the filter, with their themes (link `themes`).
+async fn points<R: Record>(
     db: &impl ConnectionTrait,
-    table: &str,
-    theme_table: &str,
-    owner: &str,
-    label: &'static str,
+    themes: &Link,
     f: &MapFilter,
     cap: u64,
 ) -> StoreResult<Vec<MapPoint>> {
+    let table = R::TABLE;
     let mut c = Cond::all()
         .add(Expr::col(a("deleted_at")).is_null())
         .add(Expr::col(a("status")).eq(Status::Published.as_str()))
@@ -91,8 +92,8 @@ async fn points(
         c = c.add(
             Expr::col(a("id")).in_subquery(
                 Query::select()
-                    .column(a(owner))
-                    .from(a(theme_table))
+                    .column(a(themes.owner))
+                    .from(a(themes.table))
                     .and_where(
                         Expr::col(a("theme_code"))
                             .is_in(f.themes.iter().map(|t| t.as_str().to_owned())),
@@ -101,37 +102,31 @@ async fn points(
             ),
         );
     }
+    let backend = db.get_database_backend();
     let q = Query::select()
         .columns([a("id"), a("slug"), a("name"), a("kind"), a("lat"), a("lon")])
+        .expr(Expr::cust(link_json(backend, table, themes)))
         .from(a(table))
         .cond_where(c)
         .order_by(a("id"), sea_orm::Order::Asc)
         .limit(cap)
         .to_owned();
-    let rows = db.query_all(&q).await?;
-    let ids: Vec<String> = rows
+    db.query_all(&q)
+        .await?
         .iter()
-        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-        .collect();
-    let mut themes = link_rows(db, theme_table, owner, &ids, &["theme_code"], "theme_code").await?;
-    rows.iter()
         .map(|r| {
-            let id: String = r.try_get_by_index(0)?;
-            let t = themes
-                .remove(&id)
-                .unwrap_or_default()
-                .iter()
-                .map(|x| x.try_get_by_index::<String>(1))
-                .collect::<Result<Vec<_>, _>>()?;
+            let themes: String = r.try_get_by_index(6)?;
+            let themes: Vec<Vec<String>> =
+                serde_json::from_str(&themes).map_err(|e| crate::StoreError::Db(e.to_string()))?;
             Ok(MapPoint {
-                kind_of_record: label,
+                kind_of_record: R::ENTITY,
+                id: r.try_get_by_index(0)?,
                 slug: r.try_get_by_index(1)?,
                 name: r.try_get_by_index(2)?,
                 kind: r.try_get_by_index(3)?,
                 lat: r.try_get_by_index(4)?,
                 lon: r.try_get_by_index(5)?,
-                themes: t,
-                id,
+                themes: themes.into_iter().flatten().collect(),
             })
         })
         .collect()
@@ -145,21 +140,10 @@ pub async fn list(
 ) -> StoreResult<Vec<MapPoint>> {
     let mut out = Vec::new();
     if f.labs {
-        out.extend(points(db, "labs", "lab_themes", "lab_id", "lab", f, cap).await?);
+        out.extend(points::<Lab>(db, &Lab::LINKS[0], f, cap).await?);
     }
     if f.organisations {
-        out.extend(
-            points(
-                db,
-                "organisations",
-                "organisation_themes",
-                "organisation_id",
-                "organisation",
-                f,
-                cap,
-            )
-            .await?,
-        );
+        out.extend(points::<Organisation>(db, &Organisation::LINKS[0], f, cap).await?);
     }
     Ok(out)
 }

@@ -1,33 +1,25 @@
-//! Organisations: queries, keyset listing and transactional writes.
+//! Organisations: the bodies behind everything (associations, cooperatives, municipalities).
 
-use crate::audit::{Actor, Audit};
-use crate::changes::{self, Op};
 use crate::entities::municipalities;
 use crate::entities::organisation_themes as org_themes;
 use crate::entities::organisations::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::pagination::{KeysetPos, Page, PageRequest, finish};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::record::{self, Active, Filter, Link, Links, Record, Row};
+use chrono::{DateTime, Utc};
 use legami_domain::{
-    Address, Contact, ContactPerson, Email, FieldError, FieldErrors, IdOrSlug, IstatCode, Location,
+    Address, Contact, ContactPerson, Email, FieldError, FieldErrors, IstatCode, Location,
     Organisation, OrganisationFields, OrganisationKind, Phone, Postcode, ProvinceAbbr, RecordMeta,
     RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility, WebUrl,
 };
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionSession, TransactionTrait,
+    QueryFilter, Value,
 };
-use std::collections::HashMap;
 use uuid::Uuid;
-
-const ENTITY: &str = "organisation";
 
 /// Fields an organisation listing can be sorted by.
 pub const SORTS: &[&str] = &["name", "slug", "created_at", "updated_at", "distance"];
-
-/// An organisation with its distance from the `near` point, when one was given.
-pub type OrganisationHit = (Organisation, Option<f64>);
 
 /// Filters of `GET /organisations`; each list means "any of".
 #[derive(Debug, Clone, Default)]
@@ -149,71 +141,12 @@ fn fill(am: &mut ActiveModel, f: &OrganisationFields) {
     am.status = Set(f.status.as_str().to_owned());
 }
 
-async fn themes_of(
-    db: &impl ConnectionTrait,
-    ids: &[String],
-) -> StoreResult<HashMap<String, Vec<String>>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(map);
-    }
-    let rows = org_themes::Entity::find()
-        .filter(org_themes::Column::OrganisationId.is_in(ids.iter().cloned()))
-        .order_by_asc(org_themes::Column::ThemeCode)
-        .all(db)
-        .await?;
-    for r in rows {
-        map.entry(r.organisation_id).or_default().push(r.theme_code);
-    }
-    Ok(map)
-}
-
-async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec<Organisation>> {
-    let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-    let mut themes = themes_of(db, &ids).await?;
-    rows.into_iter()
-        .map(|m| {
-            let t = themes.remove(&m.id).unwrap_or_default();
-            to_domain(m, t)
-        })
-        .collect()
-}
-
-fn key_condition(key: &IdOrSlug) -> Condition {
-    match key {
-        IdOrSlug::Id(id) => Condition::all().add(Column::Id.eq(id.to_string())),
-        IdOrSlug::Slug(s) => Condition::all().add(Column::Slug.eq(s.as_str())),
-    }
-}
-
-fn visible(vis: &Visibility) -> Condition {
-    crate::records::visible_cond("organisations", vis)
-}
-
-/// One live organisation by id or slug, if the caller may see it.
-pub async fn find(
-    db: &impl ConnectionTrait,
-    key: &IdOrSlug,
-    vis: &Visibility,
-) -> StoreResult<Organisation> {
-    let m = Entity::find()
-        .filter(key_condition(key))
-        .filter(visible(vis))
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    hydrate(db, vec![m])
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)
-}
-
 fn list_condition(
     f: &OrganisationFilter,
     vis: &Visibility,
     backend: sea_orm::DbBackend,
 ) -> Condition {
-    let mut c = visible(vis);
+    let mut c = record::visible::<Organisation>(vis);
     if !f.kinds.is_empty() {
         c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
     }
@@ -284,89 +217,8 @@ fn list_condition(
     c
 }
 
-/// Text form of a timestamp that sorts and parses back exactly.
-pub fn ts_key(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-fn sort_key(o: &Organisation, field: &str) -> String {
-    crate::records::keyset_pos(&o.meta, field, &o.fields.name).key
-}
-
-/// One page of organisations visible to the caller.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &OrganisationFilter,
-    vis: &Visibility,
-    page: &PageRequest,
-) -> StoreResult<Page<OrganisationHit>> {
-    if let Some(n) = filter.near {
-        let rows = Entity::find()
-            .filter(list_condition(filter, vis, db.get_database_backend()))
-            .all(db)
-            .await?;
-        let field = page.sort.field;
-        let (hits, next, total) = crate::geo::radius_page(
-            rows,
-            n,
-            |m| m.lat.zip(m.lon),
-            |m, d| match field {
-                "slug" => m.slug.clone(),
-                "created_at" => ts_key(&m.created_at),
-                "updated_at" => ts_key(&m.updated_at),
-                "distance" => format!("{d:.9}"),
-                _ => m.name.clone(),
-            },
-            |m| m.id.clone(),
-            page,
-        );
-        let distances: Vec<f64> = hits.iter().map(|(_, d)| *d).collect();
-        let orgs = hydrate(db, hits.into_iter().map(|(m, _)| m).collect()).await?;
-        let items = orgs
-            .into_iter()
-            .zip(distances)
-            .map(|(o, d)| (o, Some(d)))
-            .collect();
-        return Ok(Page {
-            items,
-            next,
-            total: page.count.then_some(total),
-        });
-    }
-    let cond = list_condition(filter, vis, db.get_database_backend());
-    let (rows, total) =
-        crate::records::keyset_rows::<Entity>(db, cond, page, page.sort.field).await?;
-    let items = hydrate(db, rows).await?;
-    let field = page.sort.field;
-    let (items, next) = finish(items, page.limit, |o| KeysetPos {
-        key: sort_key(o, field),
-        id: o.meta.id.to_string(),
-    });
-    Ok(Page {
-        items: items.into_iter().map(|o| (o, None)).collect(),
-        next,
-        total,
-    })
-}
-
-/// A fingerprint of the filtered collection that changes whenever a record in it changes,
-/// enters or leaves it: its size, the sum of its versions and its latest change. Lets streamed
-/// exports carry a strong ETag without being buffered.
-pub async fn fingerprint(
-    db: &impl ConnectionTrait,
-    filter: &OrganisationFilter,
-    vis: &Visibility,
-) -> StoreResult<String> {
-    crate::records::fingerprint(
-        db,
-        "organisations",
-        list_condition(filter, vis, db.get_database_backend()),
-    )
-    .await
-}
-
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is
-/// free, an explicit slug is free.
+/// free.
 async fn check_references(
     db: &impl ConnectionTrait,
     f: &OrganisationFields,
@@ -403,193 +255,94 @@ async fn check_references(
             ));
         }
     }
-    if let Some(slug) = &f.slug {
-        let mut q = Entity::find().filter(Column::Slug.eq(slug.as_str()));
-        if let Some(id) = own_id {
-            q = q.filter(Column::Id.ne(id));
-        }
-        if q.count(db).await? > 0 {
-            return Err(StoreError::conflict(
-                "/slug",
-                "another organisation has this slug",
-            ));
-        }
-    }
     Ok(())
 }
 
-async fn write_themes(
-    db: &impl ConnectionTrait,
-    id: &str,
-    themes: &[ThemeCode],
-) -> StoreResult<()> {
-    org_themes::Entity::delete_many()
-        .filter(org_themes::Column::OrganisationId.eq(id))
-        .exec(db)
-        .await?;
-    if themes.is_empty() {
-        return Ok(());
+impl Filter for OrganisationFilter {
+    type Record = Organisation;
+
+    fn near(&self) -> Option<crate::geo::Near> {
+        self.near
     }
-    org_themes::Entity::insert_many(themes.iter().map(|t| org_themes::ActiveModel {
-        organisation_id: Set(id.to_owned()),
-        theme_code: Set(t.as_str().to_owned()),
-    }))
-    .exec(db)
-    .await?;
-    Ok(())
+
+    fn cond(&self, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
+        list_condition(self, vis, backend)
+    }
 }
 
-/// Creates an organisation, its themes and its change-log entry in one transaction.
-pub async fn create<C>(
-    db: &C,
-    fields: OrganisationFields,
-    audit: &Audit<'_, Organisation>,
-) -> StoreResult<Organisation>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = crate::records::write_txn(db).await?;
-    check_references(&txn, &fields, None).await?;
-    let slug = match &fields.slug {
-        Some(s) => s.clone(),
-        None => {
-            crate::records::free_slug(&txn, "organisations", Slug::derive(&fields.name)).await?
+impl Record for Organisation {
+    type Entity = Entity;
+    type Fields = OrganisationFields;
+    const TABLE: &'static str = "organisations";
+    const ENTITY: &'static str = "organisation";
+    const LABEL: &'static str = "name";
+    const LINKS: &'static [Link] = &[Link::new(
+        "organisation_themes",
+        "organisation_id",
+        &["theme_code"],
+        "theme_code",
+    )];
+
+    record::named_by!(name);
+
+    fn from_row(row: Row<Self>, mut links: Links) -> StoreResult<Self> {
+        to_domain(row, links.column(0)?)
+    }
+
+    fn fill(am: &mut Active<Self>, f: &OrganisationFields) -> StoreResult<()> {
+        fill(am, f);
+        Ok(())
+    }
+
+    fn links(f: &OrganisationFields) -> Vec<Vec<Vec<Value>>> {
+        vec![f.themes.iter().map(|t| vec![t.as_str().into()]).collect()]
+    }
+
+    /// An organisation is its own.
+    fn owned(orgs: &[Uuid]) -> Option<Condition> {
+        Some(
+            Condition::all().add(record::col::<Self>("id").is_in(orgs.iter().map(Uuid::to_string))),
+        )
+    }
+
+    async fn check<C: ConnectionTrait>(
+        db: &C,
+        f: &OrganisationFields,
+        own: Option<&str>,
+    ) -> StoreResult<()> {
+        check_references(db, f, own).await
+    }
+
+    /// An organisation leading live projects stays until their lead changes.
+    async fn before_delete<C: ConnectionTrait>(db: &C, id: Uuid) -> StoreResult<()> {
+        let led = crate::projects::led_live(db, id).await?;
+        if led.is_empty() {
+            return Ok(());
         }
-    };
-    let now = crate::records::now();
-    let id = Uuid::now_v7().to_string();
-    let mut am = ActiveModel {
-        id: Set(id.clone()),
-        slug: Set(slug.as_str().to_owned()),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    };
-    fill(&mut am, &fields);
-    Entity::insert(am).exec_without_returning(&txn).await?;
-    write_themes(&txn, &id, &fields.themes).await?;
-    changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
-    crate::search::index_new(&txn, ENTITY, &id).await?;
-    let created = load(&txn, &id).await?;
-    crate::audit::record_views(
-        &txn,
-        audit.actor,
-        "create",
-        ENTITY,
-        &id,
-        None,
-        Some(&(audit.view)(&created)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(created)
-}
-
-async fn load(db: &impl ConnectionTrait, id: &str) -> StoreResult<Organisation> {
-    let m = Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    hydrate(db, vec![m])
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)
-}
-
-/// Replaces the writable fields of a live organisation that is still at `expected_version`.
-pub async fn update<C>(
-    db: &C,
-    id: Uuid,
-    expected_version: i64,
-    fields: OrganisationFields,
-    audit: &Audit<'_, Organisation>,
-) -> StoreResult<Organisation>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let id = id.to_string();
-    let txn = crate::records::write_txn(db).await?;
-    check_references(&txn, &fields, Some(&id)).await?;
-    let now = crate::records::now();
-    let mut am = ActiveModel {
-        version: Set(expected_version + 1),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    if let Some(s) = &fields.slug {
-        am.slug = Set(s.as_str().to_owned());
-    }
-    fill(&mut am, &fields);
-    let before = (audit.view)(&load(&txn, &id).await?);
-    crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
-    write_themes(&txn, &id, &fields.themes).await?;
-    changes::record(&txn, ENTITY, &id, Op::Upsert, fields.status, now).await?;
-    crate::search::reindex(&txn, ENTITY, &id).await?;
-    let updated = load(&txn, &id).await?;
-    crate::audit::record_views(
-        &txn,
-        audit.actor,
-        "update",
-        ENTITY,
-        &id,
-        Some(&before),
-        Some(&(audit.view)(&updated)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(updated)
-}
-
-/// Soft-deletes a live organisation still at `expected_version`: it leaves every listing and
-/// becomes a tombstone in the change log; its slug stays reserved so it can be restored.
-pub async fn delete<C>(
-    db: &C,
-    id: Uuid,
-    expected_version: i64,
-    actor: &Actor,
-    before: &serde_json::Value,
-) -> StoreResult<()>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = crate::records::write_txn(db).await?;
-    let led = crate::projects::led_live(&txn, id).await?;
-    if !led.is_empty() {
         let names: Vec<String> = led
             .iter()
             .map(|(slug, title)| format!("{title} ({slug})"))
             .collect();
-        return Err(StoreError::Conflict {
+        Err(StoreError::Conflict {
             field: None,
             message: format!(
                 "this organisation leads live projects; change their lead first: {}",
                 names.join(", ")
             ),
-        });
+        })
     }
-    crate::records::soft_delete(
-        &txn,
-        "organisations",
-        ENTITY,
-        id,
-        expected_version,
-        actor,
-        before,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(())
-}
 
-/// Brings a deleted organisation back (admin). Restoring a live one changes nothing.
-pub async fn restore<C>(db: &C, key: &IdOrSlug, actor: &Actor) -> StoreResult<Organisation>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let id = crate::records::restore(db, "organisations", ENTITY, key, actor).await?;
-    load(db, &id).await
+    fn document(&self) -> crate::search::Document {
+        let f = &self.fields;
+        crate::search::Document {
+            title: f.name.clone(),
+            body: vec![f.description.clone().unwrap_or_default()],
+            kind: Some(f.kind.as_str().to_owned()),
+            themes: f.themes.clone(),
+            municipality: Some(f.address.municipality.as_str().to_owned()),
+            location: f.location,
+        }
+    }
 }
 
 /// How many live organisations there are (used to decide whether to load demo data).

@@ -69,6 +69,17 @@ pub struct Page<T> {
     pub total: Option<u64>,
 }
 
+impl<T> Page<T> {
+    /// The same page with each item mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+            total: self.total,
+        }
+    }
+}
+
 /// The condition "after (key, id)" as one row-value comparison, `(sort, id) > (key, id)` (or `<`
 /// when descending). Both SQLite and PostgreSQL turn it into a range scan of a (sort, id) index,
 /// so a page costs the same at the millionth row as at the first; the equivalent

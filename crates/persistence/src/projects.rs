@@ -1,26 +1,21 @@
-//! Projects: queries, keyset listing and transactional writes.
+//! Projects: funded work led by an organisation, with partners, funding, labs and places.
 
-use crate::audit::{Actor, Audit};
-use crate::changes::{self, Op};
 use crate::entities::projects::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
-use crate::pagination::{Page, PageRequest, finish};
-use crate::records::{self, a, now};
+use crate::record::{self, Active, Filter, Link, Links, Record, Row, Write, text};
+use crate::records::a;
 use chrono::{DateTime, Utc};
 use legami_domain::{
-    Amount, FieldError, FieldErrors, Funding, IdOrSlug, IstatCode, Partner, PartnerRole, Project,
-    ProjectFields, ProjectPhase, ProvinceAbbr, RecordMeta, Slug, Status, ThemeCode, Visibility,
-    WebUrl,
+    Amount, FieldError, FieldErrors, Funding, IstatCode, Lab, Organisation, Partner, PartnerRole,
+    Project, ProjectFields, ProjectPhase, ProvinceAbbr, RecordMeta, Slug, Status, ThemeCode,
+    Visibility, WebUrl,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait, Value,
+    QueryOrder, QuerySelect, Value,
 };
 use uuid::Uuid;
-
-const TABLE: &str = "projects";
-const ENTITY: &str = "project";
 
 /// Sortable fields.
 pub const SORTS: &[&str] = &["title", "slug", "created_at", "updated_at"];
@@ -58,132 +53,80 @@ fn uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::try_parse(s).map_err(|e| StoreError::Db(e.to_string()))
 }
 
-async fn hydrate(db: &impl ConnectionTrait, rows: Vec<Model>) -> StoreResult<Vec<Project>> {
-    let ids: Vec<String> = rows.iter().map(|m| m.id.clone()).collect();
-    let mut partners = records::link_rows(
-        db,
-        "project_partners",
-        "project_id",
-        &ids,
-        &["organisation_id", "role"],
-        "organisation_id",
-    )
-    .await?;
-    let mut funding = records::link_rows(
-        db,
-        "project_funding",
-        "project_id",
-        &ids,
-        &["funder_id", "amount"],
-        "position",
-    )
-    .await?;
-    let mut labs = records::link_rows(
-        db,
-        "project_labs",
-        "project_id",
-        &ids,
-        &["lab_id"],
-        "lab_id",
-    )
-    .await?;
-    let mut munis = records::link_rows(
-        db,
-        "project_municipalities",
-        "project_id",
-        &ids,
-        &["municipality"],
-        "municipality",
-    )
-    .await?;
-    let mut themes = records::link_rows(
-        db,
-        "project_themes",
-        "project_id",
-        &ids,
-        &["theme_code"],
-        "theme_code",
-    )
-    .await?;
-    rows.into_iter()
-        .map(|m| {
-            let status = Status::parse(&m.status).map_err(corrupt)?;
-            let strings = |rows: Option<Vec<sea_orm::QueryResult>>| -> StoreResult<Vec<String>> {
-                rows.unwrap_or_default()
-                    .iter()
-                    .map(|r| Ok(r.try_get_by_index::<String>(1)?))
-                    .collect()
-            };
-            Ok(Project {
-                meta: RecordMeta {
-                    id: uuid(&m.id)?,
-                    slug: Slug::parse(&m.slug).map_err(corrupt)?,
-                    status,
-                    version: m.version,
-                    created_at: m.created_at,
-                    updated_at: m.updated_at,
-                },
-                fields: ProjectFields {
-                    slug: None,
-                    title: m.title,
-                    summary: m.summary,
-                    description: m.description,
-                    programme: m.programme,
-                    phase: ProjectPhase::parse(&m.phase).map_err(corrupt)?,
-                    start_date: m.start_date,
-                    end_date: m.end_date,
-                    lead_organisation_id: uuid(&m.lead_organisation_id)?,
-                    partners: partners
-                        .remove(&m.id)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|r| {
-                            Ok(Partner {
-                                organisation_id: uuid(&r.try_get_by_index::<String>(1)?)?,
-                                role: PartnerRole::parse(&r.try_get_by_index::<String>(2)?)
-                                    .map_err(corrupt)?,
-                            })
-                        })
-                        .collect::<StoreResult<_>>()?,
-                    funding: funding
-                        .remove(&m.id)
-                        .unwrap_or_default()
-                        .iter()
-                        .map(|r| {
-                            Ok(Funding {
-                                funder_id: uuid(&r.try_get_by_index::<String>(1)?)?,
-                                amount: Amount::parse(&r.try_get_by_index::<String>(2)?)
-                                    .map_err(corrupt)?,
-                            })
-                        })
-                        .collect::<StoreResult<_>>()?,
-                    lab_ids: strings(labs.remove(&m.id))?
-                        .iter()
-                        .map(|s| uuid(s))
-                        .collect::<StoreResult<_>>()?,
-                    municipalities: strings(munis.remove(&m.id))?
-                        .iter()
-                        .map(|s| IstatCode::parse(s).map_err(corrupt))
-                        .collect::<StoreResult<_>>()?,
-                    themes: strings(themes.remove(&m.id))?
-                        .iter()
-                        .map(|s| ThemeCode::parse(s).map_err(corrupt))
-                        .collect::<StoreResult<_>>()?,
-                    objectives: serde_json::from_str(&m.objectives)
-                        .map_err(|e| StoreError::Db(e.to_string()))?,
-                    actions: serde_json::from_str(&m.actions)
-                        .map_err(|e| StoreError::Db(e.to_string()))?,
-                    website: m
-                        .website
-                        .as_deref()
-                        .map(WebUrl::parse)
-                        .transpose()
-                        .map_err(corrupt)?,
-                    status,
-                },
+fn to_domain(m: Model, mut links: Links) -> StoreResult<Project> {
+    let status = Status::parse(&m.status).map_err(corrupt)?;
+    let pairs = |rows: Vec<Vec<Option<String>>>| -> StoreResult<Vec<(String, String)>> {
+        rows.into_iter()
+            .map(|r| {
+                let mut r = r.into_iter();
+                Ok((text(r.next().flatten())?, text(r.next().flatten())?))
             })
-        })
-        .collect()
+            .collect()
+    };
+    Ok(Project {
+        meta: RecordMeta {
+            id: uuid(&m.id)?,
+            slug: Slug::parse(&m.slug).map_err(corrupt)?,
+            status,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        },
+        fields: ProjectFields {
+            slug: None,
+            title: m.title,
+            summary: m.summary,
+            description: m.description,
+            programme: m.programme,
+            phase: ProjectPhase::parse(&m.phase).map_err(corrupt)?,
+            start_date: m.start_date,
+            end_date: m.end_date,
+            lead_organisation_id: uuid(&m.lead_organisation_id)?,
+            partners: pairs(links.rows(0))?
+                .into_iter()
+                .map(|(id, role)| {
+                    Ok(Partner {
+                        organisation_id: uuid(&id)?,
+                        role: PartnerRole::parse(&role).map_err(corrupt)?,
+                    })
+                })
+                .collect::<StoreResult<_>>()?,
+            funding: pairs(links.rows(1))?
+                .into_iter()
+                .map(|(id, amount)| {
+                    Ok(Funding {
+                        funder_id: uuid(&id)?,
+                        amount: Amount::parse(&amount).map_err(corrupt)?,
+                    })
+                })
+                .collect::<StoreResult<_>>()?,
+            lab_ids: links
+                .column(2)?
+                .iter()
+                .map(|s| uuid(s))
+                .collect::<StoreResult<_>>()?,
+            municipalities: links
+                .column(3)?
+                .iter()
+                .map(|s| IstatCode::parse(s).map_err(corrupt))
+                .collect::<StoreResult<_>>()?,
+            themes: links
+                .column(4)?
+                .iter()
+                .map(|s| ThemeCode::parse(s).map_err(corrupt))
+                .collect::<StoreResult<_>>()?,
+            objectives: serde_json::from_str(&m.objectives)
+                .map_err(|e| StoreError::Db(e.to_string()))?,
+            actions: serde_json::from_str(&m.actions).map_err(|e| StoreError::Db(e.to_string()))?,
+            website: m
+                .website
+                .as_deref()
+                .map(WebUrl::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            status,
+        },
+    })
 }
 
 fn sub(
@@ -200,7 +143,7 @@ fn sub(
 }
 
 fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
-    let mut c = Condition::all().add(records::visible_cond(TABLE, vis));
+    let mut c = record::visible::<Project>(vis);
     if !f.phases.is_empty() {
         c = c.add(Column::Phase.is_in(f.phases.iter().map(|k| k.as_str())));
     }
@@ -220,7 +163,7 @@ fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
             Query::select()
                 .column(a("project_id"))
                 .from(a("project_municipalities"))
-                .and_where(records::in_set(
+                .and_where(crate::records::in_set(
                     backend,
                     r#""project_municipalities"."municipality""#,
                     codes,
@@ -283,72 +226,19 @@ fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
         c = c.add(Column::UpdatedAt.gte(since));
     }
     if let Some(q) = &f.q {
-        c = c.add(crate::search::in_matches(backend, ENTITY, "projects.id", q));
+        c = c.add(crate::search::in_matches(
+            backend,
+            Project::ENTITY,
+            "projects.id",
+            q,
+        ));
     }
     c
 }
 
-/// One page of projects.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    f: &ProjectFilter,
-    vis: &Visibility,
-    page: &PageRequest,
-) -> StoreResult<Page<Project>> {
-    let c = cond(f, vis, db.get_database_backend());
-    let (rows, total) = crate::records::keyset_rows::<Entity>(db, c, page, page.sort.field).await?;
-    let items = hydrate(db, rows).await?;
-    let field = page.sort.field;
-    let (items, next) = finish(items, page.limit, |p| {
-        records::keyset_pos(&p.meta, field, &p.fields.title)
-    });
-    Ok(Page { items, next, total })
-}
-
-/// Export fingerprint.
-pub async fn fingerprint(
-    db: &impl ConnectionTrait,
-    f: &ProjectFilter,
-    vis: &Visibility,
-) -> StoreResult<String> {
-    records::fingerprint(db, TABLE, cond(f, vis, db.get_database_backend())).await
-}
-
-/// One live project by id or slug.
-pub async fn find(
-    db: &impl ConnectionTrait,
-    key: &IdOrSlug,
-    vis: &Visibility,
-) -> StoreResult<Project> {
-    let m = Entity::find()
-        .filter(
-            Condition::all()
-                .add(records::key_cond(TABLE, key))
-                .add(records::visible_cond(TABLE, vis)),
-        )
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    hydrate(db, vec![m])
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)
-}
-
-async fn load(db: &impl ConnectionTrait, id: &str) -> StoreResult<Project> {
-    let m = Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    hydrate(db, vec![m])
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)
-}
-
-async fn check(db: &impl ConnectionTrait, f: &ProjectFields, own: Option<&str>) -> StoreResult<()> {
+async fn check(db: &impl ConnectionTrait, f: &ProjectFields) -> StoreResult<()> {
     let mut errs = FieldErrors::new();
-    if !records::missing_ids(db, "organisations", &[f.lead_organisation_id])
+    if !record::missing::<Organisation>(db, &[f.lead_organisation_id])
         .await?
         .is_empty()
     {
@@ -358,7 +248,7 @@ async fn check(db: &impl ConnectionTrait, f: &ProjectFields, own: Option<&str>) 
         );
     }
     let partner_ids: Vec<Uuid> = f.partners.iter().map(|p| p.organisation_id).collect();
-    let missing = records::missing_ids(db, "organisations", &partner_ids).await?;
+    let missing = record::missing::<Organisation>(db, &partner_ids).await?;
     for (i, p) in f.partners.iter().enumerate() {
         if missing.contains(&p.organisation_id) {
             errs.push(
@@ -368,7 +258,7 @@ async fn check(db: &impl ConnectionTrait, f: &ProjectFields, own: Option<&str>) 
         }
     }
     let funder_ids: Vec<Uuid> = f.funding.iter().map(|p| p.funder_id).collect();
-    let missing = records::missing_ids(db, "organisations", &funder_ids).await?;
+    let missing = record::missing::<Organisation>(db, &funder_ids).await?;
     for (i, p) in f.funding.iter().enumerate() {
         if missing.contains(&p.funder_id) {
             errs.push(
@@ -377,7 +267,7 @@ async fn check(db: &impl ConnectionTrait, f: &ProjectFields, own: Option<&str>) 
             );
         }
     }
-    let missing = records::missing_ids(db, "labs", &f.lab_ids).await?;
+    let missing = record::missing::<Lab>(db, &f.lab_ids).await?;
     for (i, l) in f.lab_ids.iter().enumerate() {
         if missing.contains(l) {
             errs.push(
@@ -406,14 +296,6 @@ async fn check(db: &impl ConnectionTrait, f: &ProjectFields, own: Option<&str>) 
     if !errs.is_empty() {
         return Err(StoreError::Invalid(errs));
     }
-    if let Some(s) = &f.slug
-        && records::slug_taken(db, TABLE, s, own).await?
-    {
-        return Err(StoreError::conflict(
-            "/slug",
-            "another project has this slug",
-        ));
-    }
     Ok(())
 }
 
@@ -434,182 +316,143 @@ fn fill(am: &mut ActiveModel, f: &ProjectFields) -> StoreResult<()> {
     Ok(())
 }
 
-async fn write_links(db: &impl ConnectionTrait, id: &str, f: &ProjectFields) -> StoreResult<()> {
-    let partners = f
-        .partners
-        .iter()
-        .map(|p| vec![p.organisation_id.to_string().into(), p.role.as_str().into()])
-        .collect();
-    records::replace_links(
-        db,
-        "project_partners",
-        "project_id",
-        id,
-        &["organisation_id", "role"],
-        partners,
-    )
-    .await?;
-    let funding = f
-        .funding
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            vec![
-                Value::from(i32::try_from(i).unwrap_or(i32::MAX)),
-                x.funder_id.to_string().into(),
-                x.amount.to_canonical().into(),
-            ]
-        })
-        .collect();
-    records::replace_links(
-        db,
-        "project_funding",
-        "project_id",
-        id,
-        &["position", "funder_id", "amount"],
-        funding,
-    )
-    .await?;
-    let labs = f
-        .lab_ids
-        .iter()
-        .map(|l| vec![l.to_string().into()])
-        .collect();
-    records::replace_links(db, "project_labs", "project_id", id, &["lab_id"], labs).await?;
-    let munis = f
-        .municipalities
-        .iter()
-        .map(|m| vec![m.as_str().into()])
-        .collect();
-    records::replace_links(
-        db,
-        "project_municipalities",
-        "project_id",
-        id,
-        &["municipality"],
-        munis,
-    )
-    .await?;
-    let themes = f.themes.iter().map(|t| vec![t.as_str().into()]).collect();
-    records::replace_links(
-        db,
-        "project_themes",
-        "project_id",
-        id,
-        &["theme_code"],
-        themes,
-    )
-    .await
+fn link_rows(f: &ProjectFields) -> Vec<Vec<Vec<Value>>> {
+    let one = |v: String| vec![Value::from(v)];
+    vec![
+        f.partners
+            .iter()
+            .map(|p| vec![p.organisation_id.to_string().into(), p.role.as_str().into()])
+            .collect(),
+        f.funding
+            .iter()
+            .map(|x| {
+                vec![
+                    x.funder_id.to_string().into(),
+                    x.amount.to_canonical().into(),
+                ]
+            })
+            .collect(),
+        f.lab_ids.iter().map(|l| one(l.to_string())).collect(),
+        f.municipalities
+            .iter()
+            .map(|m| one(m.as_str().to_owned()))
+            .collect(),
+        f.themes
+            .iter()
+            .map(|t| one(t.as_str().to_owned()))
+            .collect(),
+    ]
 }
 
-/// Creates a project with all its links in one transaction.
-pub async fn create<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    f: ProjectFields,
-    audit: &Audit<'_, Project>,
-) -> StoreResult<Project> {
-    let txn = crate::records::write_txn(db).await?;
-    check(&txn, &f, None).await?;
-    let slug = match &f.slug {
-        Some(s) => s.clone(),
-        None => records::free_slug(&txn, TABLE, Slug::derive(&f.title)).await?,
-    };
-    let now = now();
-    let id = Uuid::now_v7().to_string();
-    let mut am = ActiveModel {
-        id: Set(id.clone()),
-        slug: Set(slug.as_str().to_owned()),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        deleted_at: Set(None),
-        ..Default::default()
-    };
-    fill(&mut am, &f)?;
-    Entity::insert(am).exec_without_returning(&txn).await?;
-    write_links(&txn, &id, &f).await?;
-    changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
-    crate::search::index_new(&txn, ENTITY, &id).await?;
-    let p = load(&txn, &id).await?;
-    crate::audit::record_views(
-        &txn,
-        audit.actor,
-        "create",
-        ENTITY,
-        &id,
-        None,
-        Some(&(audit.view)(&p)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(p)
-}
+impl Filter for ProjectFilter {
+    type Record = Project;
 
-/// Replaces a project still at `expected_version`.
-pub async fn update<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    id: Uuid,
-    expected_version: i64,
-    f: ProjectFields,
-    audit: &Audit<'_, Project>,
-) -> StoreResult<Project> {
-    let id = id.to_string();
-    let txn = crate::records::write_txn(db).await?;
-    check(&txn, &f, Some(&id)).await?;
-    let now = now();
-    let mut am = ActiveModel {
-        version: Set(expected_version + 1),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    if let Some(s) = &f.slug {
-        am.slug = Set(s.as_str().to_owned());
+    fn cond(&self, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
+        cond(self, vis, backend)
     }
-    fill(&mut am, &f)?;
-    let old = load(&txn, &id).await?;
-    let before = (audit.view)(&old);
-    let republished = old.fields.status != f.status;
-    crate::records::update_versioned::<Entity, _>(&txn, am, &id, expected_version).await?;
-    write_links(&txn, &id, &f).await?;
-    if republished {
-        crate::metrics::refresh_public_rollup(&txn, &id).await?;
+}
+
+impl Record for Project {
+    type Entity = Entity;
+    type Fields = ProjectFields;
+    const TABLE: &'static str = "projects";
+    const ENTITY: &'static str = "project";
+    const LABEL: &'static str = "title";
+    const LINKS: &'static [Link] = &[
+        Link::new(
+            "project_partners",
+            "project_id",
+            &["organisation_id", "role"],
+            "organisation_id",
+        ),
+        Link::ordered(
+            "project_funding",
+            "project_id",
+            &["funder_id", "amount"],
+            "position",
+        ),
+        Link::new("project_labs", "project_id", &["lab_id"], "lab_id"),
+        Link::new(
+            "project_municipalities",
+            "project_id",
+            &["municipality"],
+            "municipality",
+        ),
+        Link::new(
+            "project_themes",
+            "project_id",
+            &["theme_code"],
+            "theme_code",
+        ),
+    ];
+
+    record::named_by!(title);
+
+    fn from_row(row: Row<Self>, links: Links) -> StoreResult<Self> {
+        to_domain(row, links)
     }
-    changes::record(&txn, ENTITY, &id, Op::Upsert, f.status, now).await?;
-    crate::search::reindex(&txn, ENTITY, &id).await?;
-    let p = load(&txn, &id).await?;
-    crate::audit::record_views(
-        &txn,
-        audit.actor,
-        "update",
-        ENTITY,
-        &id,
-        Some(&before),
-        Some(&(audit.view)(&p)),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(p)
-}
 
-/// Soft-deletes a project.
-pub async fn delete<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    id: Uuid,
-    expected_version: i64,
-    actor: &Actor,
-    before: &serde_json::Value,
-) -> StoreResult<()> {
-    records::soft_delete(db, TABLE, ENTITY, id, expected_version, actor, before).await
-}
+    fn fill(am: &mut Active<Self>, f: &ProjectFields) -> StoreResult<()> {
+        fill(am, f)
+    }
 
-/// Restores a project.
-pub async fn restore<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    key: &IdOrSlug,
-    actor: &Actor,
-) -> StoreResult<Project> {
-    let id = records::restore(db, TABLE, ENTITY, key, actor).await?;
-    load(db, &id).await
+    fn links(f: &ProjectFields) -> Vec<Vec<Vec<Value>>> {
+        link_rows(f)
+    }
+
+    /// The projects an organisation leads or is a `lead`/`partner` of.
+    fn owned(orgs: &[Uuid]) -> Option<Condition> {
+        let ids = || orgs.iter().map(Uuid::to_string);
+        let partnered = Query::select()
+            .column(a("project_id"))
+            .from(a("project_partners"))
+            .and_where(Expr::col(a("organisation_id")).is_in(ids()))
+            .and_where(Expr::col(a("role")).is_in(["lead", "partner"]))
+            .to_owned();
+        Some(
+            Condition::any()
+                .add(record::col::<Self>("lead_organisation_id").is_in(ids()))
+                .add(record::col::<Self>("id").in_subquery(partnered)),
+        )
+    }
+
+    async fn check<C: ConnectionTrait>(
+        db: &C,
+        f: &ProjectFields,
+        _own: Option<&str>,
+    ) -> StoreResult<()> {
+        check(db, f).await
+    }
+
+    /// The public rollup of a project's figures follows its status and its deletion.
+    async fn after_write<C: ConnectionTrait>(db: &C, id: &str, write: Write) -> StoreResult<()> {
+        match write {
+            Write::Created
+            | Write::Updated {
+                status_changed: false,
+            } => Ok(()),
+            _ => crate::metrics::refresh_public_rollup(db, id).await,
+        }
+    }
+
+    fn document(&self) -> crate::search::Document {
+        let f = &self.fields;
+        let mut body = vec![
+            f.summary.clone().unwrap_or_default(),
+            f.description.clone().unwrap_or_default(),
+            f.programme.clone().unwrap_or_default(),
+        ];
+        body.extend(f.objectives.iter().cloned());
+        body.extend(f.actions.iter().cloned());
+        crate::search::Document {
+            title: f.title.clone(),
+            body,
+            kind: Some(f.phase.as_str().to_owned()),
+            themes: f.themes.clone(),
+            municipality: f.municipalities.first().map(|m| m.as_str().to_owned()),
+            location: None,
+        }
+    }
 }
 
 /// Live projects (planned or active, not deleted) led by an organisation: (slug, title).

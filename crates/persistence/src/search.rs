@@ -9,18 +9,14 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::geo::{BBox, Near, haversine_km};
-use legami_domain::{FieldError, IdOrSlug, Status, Visibility};
+use legami_domain::{FieldError, Status, Visibility};
 use rust_stemmers::{Algorithm, Stemmer};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use std::collections::{HashMap, HashSet};
-use uuid::Uuid;
 
 /// The record types `/search` covers.
 pub const TYPES: &[&str] = &["organisation", "lab", "project", "network"];
-
-/// Every indexed type: areas too, for the `q` filter of `/areas`.
-const INDEXED: &[&str] = &["organisation", "lab", "project", "network", "area"];
 
 /// Lower-case words with accents folded (`Attività` -> `attivita`).
 pub fn words(text: &str) -> Vec<String> {
@@ -159,6 +155,23 @@ pub fn in_matches(backend: DbBackend, entity: &str, id_col: &str, q: &SearchQuer
     }
 }
 
+/// What a record puts in the search index.
+#[derive(Debug, Clone, Default)]
+pub struct Document {
+    /// Name or title (weighted above the body).
+    pub title: String,
+    /// Texts searched (blank ones are left out); theme names are added.
+    pub body: Vec<String>,
+    /// Kind (a facet).
+    pub kind: Option<String>,
+    /// Themes (a facet; their names are searched too).
+    pub themes: Vec<legami_domain::ThemeCode>,
+    /// Municipality (a filter; its province too).
+    pub municipality: Option<String>,
+    /// Position, for radius and box filters.
+    pub location: Option<legami_domain::Location>,
+}
+
 struct Doc {
     slug: String,
     title: String,
@@ -186,98 +199,28 @@ async fn theme_names(
         .collect())
 }
 
-async fn load(db: &impl ConnectionTrait, entity: &str, id: Uuid) -> StoreResult<Option<Doc>> {
-    let key = IdOrSlug::Id(id);
-    let vis = &Visibility::Privileged;
-    let found = match entity {
-        "organisation" => crate::organisations::find(db, &key, vis).await.map(|o| {
-            let f = o.fields;
-            (
-                o.meta,
-                f.name,
-                vec![f.description.unwrap_or_default()],
-                Some(f.kind.as_str().to_owned()),
-                f.themes,
-                Some(f.address.municipality.as_str().to_owned()),
-                f.location,
-            )
-        }),
-        "lab" => crate::labs::find(db, &key, vis).await.map(|l| {
-            let f = l.fields;
-            let mut body = vec![
-                f.description.unwrap_or_default(),
-                f.neighbourhood.unwrap_or_default(),
-            ];
-            body.extend(f.activities);
-            (
-                l.meta,
-                f.name,
-                body,
-                Some(f.kind.as_str().to_owned()),
-                f.themes,
-                Some(f.address.municipality.as_str().to_owned()),
-                Some(f.location),
-            )
-        }),
-        "project" => crate::projects::find(db, &key, vis).await.map(|p| {
-            let f = p.fields;
-            let mut body = vec![
-                f.summary.unwrap_or_default(),
-                f.description.unwrap_or_default(),
-                f.programme.unwrap_or_default(),
-            ];
-            body.extend(f.objectives);
-            body.extend(f.actions);
-            let municipality = f.municipalities.first().map(|m| m.as_str().to_owned());
-            (
-                p.meta,
-                f.title,
-                body,
-                Some(f.phase.as_str().to_owned()),
-                f.themes,
-                municipality,
-                None,
-            )
-        }),
-        "network" => crate::networks::find(db, &key, vis).await.map(|n| {
-            (
-                n.meta,
-                n.fields.name,
-                vec![n.fields.description.unwrap_or_default()],
-                None,
-                Vec::new(),
-                None,
-                None,
-            )
-        }),
-        "area" => crate::areas::find(db, &key, vis).await.map(|a| {
-            let kind = Some(a.fields.kind.as_str().to_owned());
-            let body = vec![a.fields.description.unwrap_or_default()];
-            (a.meta, a.fields.name, body, kind, Vec::new(), None, None)
-        }),
-        _ => return Ok(None),
-    };
-    let (meta, title, mut body, kind, themes, municipality, location) = match found {
-        Ok(x) => x,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    body.extend(theme_names(db, &themes).await?);
-    Ok(Some(Doc {
+async fn prepare(
+    db: &impl ConnectionTrait,
+    meta: &legami_domain::RecordMeta,
+    d: Document,
+) -> StoreResult<Doc> {
+    let mut body = d.body;
+    body.extend(theme_names(db, &d.themes).await?);
+    Ok(Doc {
         slug: meta.slug.as_str().to_owned(),
-        title,
+        title: d.title,
         body: body
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join("\n"),
         status: meta.status,
-        kind,
-        themes: themes.iter().map(|t| t.as_str().to_owned()).collect(),
-        municipality,
-        lat: location.map(|l| l.lat),
-        lon: location.map(|l| l.lon),
-    }))
+        kind: d.kind,
+        themes: d.themes.iter().map(|t| t.as_str().to_owned()).collect(),
+        municipality: d.municipality,
+        lat: d.location.map(|l| l.lat),
+        lon: d.location.map(|l| l.lon),
+    })
 }
 
 async fn exec(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> StoreResult<()> {
@@ -326,37 +269,27 @@ async fn remove_doc(
     .await
 }
 
-/// Rewrites the search document of a record (removes it when the record is gone or deleted).
-pub async fn reindex(db: &impl ConnectionTrait, entity: &str, id: &str) -> StoreResult<()> {
-    write_doc(db, entity, id, true).await
-}
-
-/// Writes the search document of a record created in this transaction (it has none to remove).
-pub(crate) async fn index_new(
-    db: &impl ConnectionTrait,
-    entity: &str,
-    id: &str,
-) -> StoreResult<()> {
-    write_doc(db, entity, id, false).await
-}
-
-async fn write_doc(
-    db: &impl ConnectionTrait,
-    entity: &str,
-    id: &str,
-    replace: bool,
-) -> StoreResult<()> {
-    if !INDEXED.contains(&entity) {
-        return Ok(());
-    }
-    let uuid = Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string()))?;
+/// Removes the search document of a record (deleted in this transaction).
+pub(crate) async fn remove(db: &impl ConnectionTrait, entity: &str, id: &str) -> StoreResult<()> {
     let pg = db.get_database_backend() == DbBackend::Postgres;
-    if replace {
+    remove_doc(db, entity, id, pg).await
+}
+
+/// Writes the search document of a record, replacing the one it had unless it is `new` in this
+/// transaction.
+pub(crate) async fn index(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    meta: &legami_domain::RecordMeta,
+    doc: Document,
+    new: bool,
+) -> StoreResult<()> {
+    let id = &meta.id.to_string();
+    let pg = db.get_database_backend() == DbBackend::Postgres;
+    if !new {
         remove_doc(db, entity, id, pg).await?;
     }
-    let Some(doc) = load(db, entity, uuid).await? else {
-        return Ok(());
-    };
+    let doc = prepare(db, meta, doc).await?;
     let province = match &doc.municipality {
         Some(m) => crate::municipalities::get(
             db,
@@ -413,36 +346,6 @@ async fn write_doc(
         .await?;
     }
     Ok(())
-}
-
-/// Indexes every record that has no document yet (after an upgrade, or a database loaded by
-/// other means); returns how many were indexed.
-pub async fn backfill<C: ConnectionTrait + sea_orm::TransactionTrait>(
-    db: &C,
-) -> StoreResult<usize> {
-    let mut n = 0;
-    for (entity, table) in [
-        ("organisation", "organisations"),
-        ("lab", "labs"),
-        ("project", "projects"),
-        ("network", "networks"),
-        ("area", "areas"),
-    ] {
-        let sql = format!(
-            "SELECT id FROM {table} WHERE deleted_at IS NULL AND id NOT IN (SELECT record_id FROM search_docs WHERE entity = '{entity}')"
-        );
-        let rows = db
-            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await?;
-        for r in rows {
-            let id: String = r.try_get_by_index(0)?;
-            let txn = crate::records::write_txn(db).await?;
-            reindex(&txn, entity, &id).await?;
-            sea_orm::TransactionSession::commit(txn).await?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// Filters of `GET /search`.

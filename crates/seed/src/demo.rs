@@ -8,7 +8,7 @@ use legami_domain::{
     Address, Contact, ContactPerson, Email, IdOrSlug, IstatCode, Location, OrganisationFields,
     OrganisationKind, Slug, Status, ThemeCode, Visibility,
 };
-use legami_persistence::{DatabaseConnection, StoreError, organisations};
+use legami_persistence::{DatabaseConnection, StoreError};
 
 /// ISTAT codes used by the demo data.
 pub mod places {
@@ -264,12 +264,18 @@ async fn seed_organisations(db: &DatabaseConnection) -> anyhow::Result<usize> {
     let mut added = 0;
     for o in ORGS {
         let key = IdOrSlug::Slug(Slug::parse(o.slug).map_err(|e| anyhow::anyhow!(e.message))?);
-        match organisations::find(db, &key, &Visibility::Privileged).await {
+        match legami_persistence::record::find::<legami_domain::Organisation>(
+            db,
+            &key,
+            &Visibility::Privileged,
+        )
+        .await
+        {
             Ok(_) => continue,
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        organisations::create(
+        legami_persistence::record::create::<legami_domain::Organisation, _>(
             db,
             fields(o)?,
             &legami_persistence::audit::Audit {

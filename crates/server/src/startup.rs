@@ -113,7 +113,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
     legami_persistence::migrate(&db)
         .await
         .context("migrations failed")?;
-    let indexed = legami_persistence::search::backfill(&db)
+    let indexed = legami_persistence::record::backfill_search(&db)
         .await
         .context("search index backfill")?;
     if indexed > 0 {

@@ -140,7 +140,7 @@ pub async fn resolve_areas(
     let mut all = std::collections::BTreeSet::new();
     for a in keys {
         let found = match legami_domain::IdOrSlug::parse(a) {
-            Ok(key) => legami_persistence::records::area_municipalities(db, &key, vis).await?,
+            Ok(key) => legami_persistence::areas::municipalities_of(db, &key, vis).await?,
             Err(_) => None,
         };
         match found {

@@ -17,6 +17,7 @@ use legami_domain::{
 };
 use legami_persistence::areas::{self as store, AreaFilter};
 use legami_persistence::audit::Audit;
+use legami_persistence::record::{self, Filter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -288,7 +289,7 @@ pub async fn list_areas(
         let db = db.clone();
         let filter = filter.clone();
         let vis = page_vis.clone();
-        async move { store::list(&db, &filter, &vis, &page).await }
+        async move { Ok(record::page(&db, &filter, &vis, &page).await?.map(|h| h.0)) }
     };
     let to_value = |a: &Area| serde_json::to_value(AreaDto::from(a)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -299,13 +300,7 @@ pub async fn list_areas(
         name: spec.name,
         csv_columns: CSV_COLUMNS,
     };
-    listing::serve(
-        listing,
-        fetch,
-        to_value,
-        store::fingerprint(&state.db, &f, &vis),
-    )
-    .await
+    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
 }
 
 /// Get one area by id or slug.
@@ -332,7 +327,7 @@ pub async fn get_area(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<AreaDto>())?;
-    let a = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let a = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     let record = AreaDto::from(&a);
     let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::record_json(&req, &caller, &record, &fields.apply(v))
@@ -366,7 +361,7 @@ pub async fn create_area(
     caller.may_administer()?;
     let input: AreaInput = from_value(body.0)?;
     let fields = input.parse()?;
-    let a = store::create(
+    let a = record::create::<Area, _>(
         &state.db,
         fields,
         &Audit {
@@ -411,11 +406,11 @@ pub async fn update_area(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     writes::check_if_match(&req, &AreaDto::from(&current))?;
     let input: AreaInput = writes::merge(&AreaInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
-    let a = store::update(
+    let a = record::update::<Area, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -453,9 +448,9 @@ pub async fn delete_area(
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     writes::check_if_match(&req, &AreaDto::from(&current))?;
-    store::delete(
+    record::delete::<Area, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -488,7 +483,7 @@ pub async fn restore_area(
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let a = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
+    let a = record::restore::<Area, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
 }
 

@@ -21,7 +21,8 @@ use legami_domain::{
     OperatorRole, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, parse_name,
 };
 use legami_persistence::audit::Audit;
-use legami_persistence::labs::{self as store, LabFilter, LabHit};
+use legami_persistence::labs::{self as store, LabFilter};
+use legami_persistence::record::{self, Filter, Hit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -450,7 +451,7 @@ async fn resolve_organisations(
     {
         let found = match IdOrSlug::parse(o) {
             Ok(k) => {
-                match legami_persistence::organisations::find(
+                match legami_persistence::record::find::<legami_domain::Organisation>(
                     &state.db,
                     &k,
                     &Visibility::Privileged,
@@ -561,9 +562,10 @@ pub async fn list_labs(
         let db = db.clone();
         let filter = filter.clone();
         let vis = page_vis.clone();
-        async move { store::list(&db, &filter, &vis, &page).await }
+        async move { record::page(&db, &filter, &vis, &page).await }
     };
-    let to_value = |h: &LabHit| serde_json::to_value(LabDto::new(&h.0, h.1)).unwrap_or(Value::Null);
+    let to_value =
+        |h: &Hit<Lab>| serde_json::to_value(LabDto::new(&h.0, h.1)).unwrap_or(Value::Null);
     let listing = Listing {
         req: &req,
         secret: &state.cursor_secret,
@@ -572,13 +574,7 @@ pub async fn list_labs(
         name: spec.name,
         csv_columns: CSV_COLUMNS,
     };
-    listing::serve(
-        listing,
-        fetch,
-        to_value,
-        store::fingerprint(&state.db, &f, &vis),
-    )
-    .await
+    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
 }
 
 /// Get one lab by id or slug.
@@ -606,7 +602,7 @@ pub async fn get_lab(
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<LabDto>())?;
-    let l = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let l = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     let record = LabDto::new(&l, None);
     let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::record_json(&req, &caller, &record, &fields.apply(v))
@@ -644,7 +640,7 @@ pub async fn create_lab(
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
     caller.may_appoint("the manager of a lab", &fields.leaders(), &[])?;
-    let l = store::create(
+    let l = record::create::<Lab, _>(
         &state.db,
         fields,
         &Audit {
@@ -692,7 +688,7 @@ pub async fn update_lab(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &LabDto::new(&current, None))?;
     let input: LabInput = writes::merge(&LabInput::from_stored(&current), body.0)?;
@@ -703,7 +699,7 @@ pub async fn update_lab(
         &fields.leaders(),
         &current.fields.leaders(),
     )?;
-    let l = store::update(
+    let l = record::update::<Lab, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -740,10 +736,10 @@ pub async fn delete_lab(
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &LabDto::new(&current, None))?;
-    store::delete(
+    record::delete::<Lab, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -776,7 +772,7 @@ pub async fn restore_lab(
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let l = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
+    let l = record::restore::<Lab, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
 }
 

@@ -21,6 +21,7 @@ use legami_domain::{
 };
 use legami_persistence::audit::Audit;
 use legami_persistence::networks::{self as store, NetworkFilter};
+use legami_persistence::record::{self, Filter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -360,7 +361,7 @@ pub async fn list_networks(
         let filter = filter.clone();
         let vis = page_vis.clone();
         async move {
-            let mut page = store::list(&db, &filter, &vis, &page).await?;
+            let mut page = record::page(&db, &filter, &vis, &page).await?.map(|h| h.0);
             store::hide_invisible_members(&db, &mut page.items, &vis).await?;
             Ok(page)
         }
@@ -374,13 +375,7 @@ pub async fn list_networks(
         name: spec.name,
         csv_columns: CSV_COLUMNS,
     };
-    listing::serve(
-        listing,
-        fetch,
-        to_value,
-        store::fingerprint(&state.db, &f, &vis),
-    )
-    .await
+    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
 }
 
 /// Get one network by id or slug.
@@ -408,7 +403,7 @@ pub async fn get_network(
 ) -> Result<HttpResponse, ApiError> {
     let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
     let vis = caller.visibility();
-    let n = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    let n = record::find::<Network>(&state.db, &key(&path.id)?, &vis).await?;
     // The tag is the stored record's (for If-Match); the body hides members the caller may
     // not see.
     let record = NetworkDto::from(&n);
@@ -447,7 +442,7 @@ pub async fn create_network(
     let input: NetworkInput = from_value(body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
-    let n = store::create(
+    let n = record::create::<Network, _>(
         &state.db,
         fields,
         &Audit {
@@ -491,13 +486,13 @@ pub async fn update_network(
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Network>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &NetworkDto::from(&current))?;
     let input: NetworkInput = writes::merge(&NetworkInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
-    let n = store::update(
+    let n = record::update::<Network, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -534,10 +529,10 @@ pub async fn delete_network(
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
-    let current = store::find(&state.db, &key(&path.id)?, &caller.visibility()).await?;
+    let current = record::find::<Network>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
     caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &NetworkDto::from(&current))?;
-    store::delete(
+    record::delete::<Network, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -570,7 +565,7 @@ pub async fn restore_network(
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let n = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
+    let n = record::restore::<Network, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
 }
 

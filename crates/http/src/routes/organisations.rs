@@ -23,6 +23,7 @@ use legami_domain::{
 };
 use legami_persistence::audit::Audit;
 use legami_persistence::organisations::{self as store, OrganisationFilter};
+use legami_persistence::record::{self, Filter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -503,7 +504,7 @@ pub async fn list_organisations(
         let db = db.clone();
         let filter = filter.clone();
         let vis = page_vis.clone();
-        async move { store::list(&db, &filter, &vis, &page).await }
+        async move { record::page(&db, &filter, &vis, &page).await }
     };
     let row_vis = vis.clone();
     let to_value = move |(o, d): &(Organisation, Option<f64>)| {
@@ -519,13 +520,7 @@ pub async fn list_organisations(
         name: spec.name,
         csv_columns: CSV_COLUMNS,
     };
-    listing::serve(
-        listing,
-        fetch,
-        to_value,
-        store::fingerprint(&state.db, &f, &vis),
-    )
-    .await
+    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
 }
 
 /// Get one organisation by id or slug.
@@ -554,7 +549,7 @@ pub async fn get_organisation(
     let fields =
         respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<OrganisationDto>())?;
     let vis = caller.visibility();
-    let o = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    let o = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
     let record = OrganisationDto::new(&o, &vis);
     let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond::record_json(&req, &caller, &record, &fields.apply(v))
@@ -590,7 +585,7 @@ pub async fn create_organisation(
     let input: OrganisationInput = from_value(body.0)?;
     let fields = input.parse()?;
     caller.may_create_organisation(fields.status)?;
-    let o = store::create(
+    let o = record::create::<Organisation, _>(
         &state.db,
         fields,
         &Audit {
@@ -642,13 +637,13 @@ pub async fn update_organisation(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let vis = caller.visibility();
-    let current = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    let current = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
     caller.may_change(&[current.meta.id])?;
     writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
     let input: OrganisationInput =
         writes::merge(&OrganisationInput::from_stored(&current), body.0)?;
     let fields = input.parse()?;
-    let o = store::update(
+    let o = record::update::<Organisation, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -692,10 +687,10 @@ pub async fn delete_organisation(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write()?;
     let vis = caller.visibility();
-    let current = store::find(&state.db, &key(&path.id)?, &vis).await?;
+    let current = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
     caller.may_change(&[current.meta.id])?;
     writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
-    store::delete(
+    record::delete::<Organisation, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -728,7 +723,8 @@ pub async fn restore_organisation(
     path: web::Path<OrganisationPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
-    let o = store::restore(&state.db, &key(&path.id)?, &caller.actor()?).await?;
+    let o =
+        record::restore::<Organisation, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
     respond::json(
         &req,
         &caller,

@@ -24,6 +24,7 @@ use legami_domain::{
 use legami_persistence::audit::Audit;
 use legami_persistence::metrics::{GroupBy, MetricFilter};
 use legami_persistence::projects::{self as store, ProjectFilter};
+use legami_persistence::record::{self, Filter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -484,7 +485,7 @@ pub async fn find_project(
     vis: &Visibility,
 ) -> Result<Project, ApiError> {
     let key = IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)?;
-    Ok(store::find(&state.db, &key, vis).await?)
+    Ok(record::find::<Project>(&state.db, &key, vis).await?)
 }
 
 /// The results of a project: per indicator, target, actual to date and attainment.
@@ -587,7 +588,7 @@ pub async fn list_projects(
         let db = db.clone();
         let filter = filter.clone();
         let vis = page_vis.clone();
-        async move { store::list(&db, &filter, &vis, &page).await }
+        async move { Ok(record::page(&db, &filter, &vis, &page).await?.map(|h| h.0)) }
     };
     let to_value = |p: &Project| serde_json::to_value(ProjectDto::from(p)).unwrap_or(Value::Null);
     let listing = Listing {
@@ -598,13 +599,7 @@ pub async fn list_projects(
         name: spec.name,
         csv_columns: CSV_COLUMNS,
     };
-    listing::serve(
-        listing,
-        fetch,
-        to_value,
-        store::fingerprint(&state.db, &f, &vis),
-    )
-    .await
+    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
 }
 
 /// Get one project by id or slug, with its `results[]`.
@@ -672,7 +667,7 @@ pub async fn create_project(
     let fields = input.parse()?;
     caller.may_change(&fields.owners())?;
     caller.may_appoint("the lead of a project", &fields.leaders(), &[])?;
-    let p = store::create(
+    let p = record::create::<Project, _>(
         &state.db,
         fields,
         &Audit {
@@ -729,7 +724,7 @@ pub async fn update_project(
         &fields.leaders(),
         &current.fields.leaders(),
     )?;
-    let p = store::update(
+    let p = record::update::<Project, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -770,7 +765,7 @@ pub async fn delete_project(
     let current = find_project(&state, &path.id, &caller.visibility()).await?;
     caller.may_change(&current.fields.owners())?;
     writes::check_if_match(&req, &ProjectDto::from(&current))?;
-    store::delete(
+    record::delete::<Project, _>(
         &state.db,
         current.meta.id,
         current.meta.version,
@@ -804,7 +799,7 @@ pub async fn restore_project(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_administer()?;
     let key = IdOrSlug::parse(&path.id).map_err(|_| ApiError::NotFound)?;
-    let p = store::restore(&state.db, &key, &caller.actor()?).await?;
+    let p = record::restore::<Project, _>(&state.db, &key, &caller.actor()?).await?;
     respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
 }
 

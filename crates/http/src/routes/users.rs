@@ -133,7 +133,7 @@ pub(crate) async fn org_ids(
         .collect();
     for (i, id) in ids.iter().enumerate() {
         let key = legami_domain::IdOrSlug::Id(*id);
-        if legami_persistence::organisations::find(
+        if legami_persistence::record::find::<legami_domain::Organisation>(
             &state.db,
             &key,
             &legami_domain::Visibility::Privileged,

@@ -1,8 +1,11 @@
 //! Summaries that aggregate in the database (one SQL statement per summary, on both backends).
 
 use crate::error::StoreResult;
+use crate::record::Record;
 use crate::records::a;
-use legami_domain::{Aggregation, FieldError, MetricKind, MetricValue, Visibility};
+use legami_domain::{
+    Aggregation, Area, FieldError, Lab, MetricKind, MetricValue, Project, Visibility,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -292,14 +295,21 @@ pub async fn summary_from(
     }
     let mut rows: Vec<SummaryRow> = out.into_values().collect();
     for (i, g) in groups.iter().enumerate() {
-        let (table, by, title) = match g {
-            GroupBy::Project => ("projects", "id", "title"),
-            GroupBy::Lab => ("labs", "id", "name"),
-            GroupBy::Area => ("areas", "slug", "name"),
+        let wanted: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.keys[i].1.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let (found, title) = match g {
+            GroupBy::Project => (
+                labels::<Project>(db, "id", wanted, vis).await?,
+                Project::LABEL,
+            ),
+            GroupBy::Lab => (labels::<Lab>(db, "id", wanted, vis).await?, Lab::LABEL),
+            GroupBy::Area => (labels::<Area>(db, "slug", wanted, vis).await?, Area::LABEL),
             _ => continue,
         };
-        let wanted: HashSet<String> = rows.iter().filter_map(|r| r.keys[i].1.clone()).collect();
-        let found = labels(db, table, by, title, wanted.into_iter().collect(), vis).await?;
         let name = g.key();
         for row in &mut rows {
             let label = row.keys[i].1.as_ref().and_then(|k| found.get(k));
@@ -312,16 +322,15 @@ pub async fn summary_from(
     Ok(rows)
 }
 
-/// Slug and `title` of the records of `table` whose `by` column is among `keys` and that `vis`
-/// may see, read in bounded chunks (never one bind per record of a large set).
-pub(super) async fn labels(
+/// Slug and label of the records of `R` whose `by` column is among `keys` and that `vis` may
+/// see, read in bounded chunks (never one bind per record of a large set).
+pub(super) async fn labels<R: Record>(
     db: &impl ConnectionTrait,
-    table: &str,
     by: &str,
-    title: &str,
     keys: Vec<String>,
     vis: &Visibility,
 ) -> StoreResult<HashMap<String, (String, String)>> {
+    let (table, title) = (R::TABLE, R::LABEL);
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
         let q = Query::select()
@@ -330,7 +339,7 @@ pub(super) async fn labels(
             .expr(Expr::col((a(table), a(title))))
             .from(a(table))
             .cond_where(
-                crate::records::visible_cond(table, vis)
+                crate::record::visible::<R>(vis)
                     .add(Expr::col((a(table), a(by))).is_in(chunk.iter().cloned())),
             )
             .to_owned();

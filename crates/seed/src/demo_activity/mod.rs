@@ -42,14 +42,16 @@ fn lines(list: &[&str]) -> Vec<String> {
 }
 
 async fn org(db: &DatabaseConnection, s: &str) -> anyhow::Result<Uuid> {
-    Ok(legami_persistence::organisations::find(
-        db,
-        &IdOrSlug::Slug(slug(s)?),
-        &Visibility::Privileged,
+    Ok(
+        legami_persistence::record::find::<legami_domain::Organisation>(
+            db,
+            &IdOrSlug::Slug(slug(s)?),
+            &Visibility::Privileged,
+        )
+        .await?
+        .meta
+        .id,
     )
-    .await?
-    .meta
-    .id)
 }
 
 fn missing<T>(r: Result<T, StoreError>) -> anyhow::Result<bool> {
@@ -170,10 +172,14 @@ async fn areas(db: &DatabaseConnection) -> anyhow::Result<usize> {
     let mut added = 0;
     for (s, name, kind, description, municipalities) in list {
         if missing(
-            legami_persistence::areas::find(db, &IdOrSlug::Slug(slug(s)?), &Visibility::Privileged)
-                .await,
+            legami_persistence::record::find::<legami_domain::Area>(
+                db,
+                &IdOrSlug::Slug(slug(s)?),
+                &Visibility::Privileged,
+            )
+            .await,
         )? {
-            legami_persistence::areas::create(
+            legami_persistence::record::create::<legami_domain::Area, _>(
                 db,
                 AreaFields {
                     slug: Some(slug(s)?),
@@ -246,7 +252,13 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
     let mut ids = Vec::new();
     for l in LABS {
         let key = IdOrSlug::Slug(slug(l.slug)?);
-        if let Ok(found) = legami_persistence::labs::find(db, &key, &Visibility::Privileged).await {
+        if let Ok(found) = legami_persistence::record::find::<legami_domain::Lab>(
+            db,
+            &key,
+            &Visibility::Privileged,
+        )
+        .await
+        {
             ids.push(found.meta.id);
             continue;
         }
@@ -293,7 +305,7 @@ async fn labs(db: &DatabaseConnection) -> anyhow::Result<(usize, Vec<Uuid>)> {
             status: Status::Published,
         };
         ids.push(
-            legami_persistence::labs::create(
+            legami_persistence::record::create::<legami_domain::Lab, _>(
                 db,
                 fields,
                 &legami_persistence::audit::Audit {
@@ -353,8 +365,15 @@ async fn networks(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyhow::Result<u
     let mut added = 0;
     for n in list {
         let key = IdOrSlug::Slug(n.slug.clone().ok_or_else(|| anyhow::anyhow!("slug"))?);
-        if missing(legami_persistence::networks::find(db, &key, &Visibility::Privileged).await)? {
-            legami_persistence::networks::create(
+        if missing(
+            legami_persistence::record::find::<legami_domain::Network>(
+                db,
+                &key,
+                &Visibility::Privileged,
+            )
+            .await,
+        )? {
+            legami_persistence::record::create::<legami_domain::Network, _>(
                 db,
                 n,
                 &legami_persistence::audit::Audit {

@@ -390,11 +390,18 @@ pub(super) async fn projects(db: &DatabaseConnection, lab_ids: &[Uuid]) -> anyho
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("slug"))?,
         );
-        if !missing(legami_persistence::projects::find(db, &key, &Visibility::Privileged).await)? {
+        if !missing(
+            legami_persistence::record::find::<legami_domain::Project>(
+                db,
+                &key,
+                &Visibility::Privileged,
+            )
+            .await,
+        )? {
             continue;
         }
         let labs = d.fields.lab_ids.clone();
-        let created = legami_persistence::projects::create(
+        let created = legami_persistence::record::create::<legami_domain::Project, _>(
             db,
             d.fields,
             &legami_persistence::audit::Audit {

@@ -125,7 +125,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
         for i in chunk {
             let f = data.organisation(&mut rng, i);
             let foundation = f.kind == OrganisationKind::Foundation;
-            let o = legami_persistence::organisations::create(
+            let o = legami_persistence::record::create::<legami_domain::Organisation, _>(
                 &txn,
                 f,
                 &Audit {
@@ -155,7 +155,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
         let txn = db.begin().await?;
         for i in chunk {
             let f = data.lab(&mut rng, i, &orgs)?;
-            let l = legami_persistence::labs::create(
+            let l = legami_persistence::record::create::<legami_domain::Lab, _>(
                 &txn,
                 f,
                 &Audit {
@@ -178,7 +178,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
         let txn = db.begin().await?;
         for i in chunk {
             let f = data.network(&mut rng, i, &orgs, &labs);
-            legami_persistence::networks::create(
+            legami_persistence::record::create::<legami_domain::Network, _>(
                 &txn,
                 f,
                 &Audit {
@@ -209,7 +209,7 @@ pub async fn seed(db: &DatabaseConnection, scale: f64) -> anyhow::Result<Sizes> 
                 f.lab_ids.clone(),
                 f.municipalities.first().cloned(),
             );
-            let p = legami_persistence::projects::create(
+            let p = legami_persistence::record::create::<legami_domain::Project, _>(
                 &txn,
                 f,
                 &Audit {

@@ -232,11 +232,15 @@ async fn filter(
         .map(str::trim)
     {
         let found = match IdOrSlug::parse(p) {
-            Ok(k) => match legami_persistence::projects::find(&state.db, &k, vis).await {
-                Ok(pr) => Some(pr.meta.id),
-                Err(legami_persistence::StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
-            },
+            Ok(k) => {
+                match legami_persistence::record::find::<legami_domain::Project>(&state.db, &k, vis)
+                    .await
+                {
+                    Ok(pr) => Some(pr.meta.id),
+                    Err(legami_persistence::StoreError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(_) => None,
         };
         match found {
