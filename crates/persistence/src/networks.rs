@@ -119,7 +119,7 @@ fn cond(f: &NetworkFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
 /// writes merge into the stored list.
 pub async fn hide_invisible_members(
     db: &impl ConnectionTrait,
-    networks: &mut [Network],
+    networks: &mut [record::Hit<Network>],
     vis: &Visibility,
 ) -> StoreResult<()> {
     if vis.members().is_none() {
@@ -128,7 +128,7 @@ pub async fn hide_invisible_members(
     let of = |t: MemberType| -> Vec<Uuid> {
         let mut ids: Vec<Uuid> = networks
             .iter()
-            .flat_map(|n| &n.fields.members)
+            .flat_map(|n| &n.0.fields.members)
             .filter(|m| m.member_type == t)
             .map(|m| m.id)
             .collect();
@@ -138,7 +138,7 @@ pub async fn hide_invisible_members(
     };
     let labs = record::visible_ids::<Lab>(db, &of(MemberType::Lab), vis).await?;
     let orgs = record::visible_ids::<Organisation>(db, &of(MemberType::Organisation), vis).await?;
-    for n in networks {
+    for (n, _) in networks {
         n.fields.members.retain(|m| match m.member_type {
             MemberType::Lab => labs.contains(&m.id),
             MemberType::Organisation => orgs.contains(&m.id),

@@ -103,6 +103,21 @@ pub struct RawListArgs<'a> {
     pub format: Option<&'a str>,
 }
 
+/// The [`RawListArgs`] of a collection's query parameters (a struct with the shared fields).
+#[macro_export]
+macro_rules! raw_list_args {
+    ($q:expr) => {
+        $crate::listing::RawListArgs {
+            limit: $q.limit.as_deref(),
+            cursor: $q.cursor.as_deref(),
+            sort: $q.sort.as_deref(),
+            count: $q.count.as_deref(),
+            fields: $q.fields.as_deref(),
+            format: $q.format.as_deref(),
+        }
+    };
+}
+
 /// Parsed shared parameters.
 #[derive(Debug)]
 pub struct ListArgs {

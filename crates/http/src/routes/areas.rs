@@ -4,22 +4,18 @@
 use crate::caller::Caller;
 use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, from_value};
-use crate::listing::{self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args};
-use crate::respond::{self, Format, schema_fields};
+use crate::extract::{JsonObject, Qs};
+use crate::listing::ParamErrors;
+use crate::respond::{self};
+use crate::routes::records::{self, Resource};
 use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use legami_domain::{
-    Area, AreaFields, AreaKind, FieldErrors, IdOrSlug, IstatCode, Slug, Status, parse_name,
-};
+use legami_domain::Visibility;
+use legami_domain::{Area, AreaFields, AreaKind, FieldErrors, IstatCode, Slug, Status, parse_name};
 use legami_persistence::areas::{self as store, AreaFilter};
-use legami_persistence::audit::Audit;
-use legami_persistence::record::{self, Filter};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -229,10 +225,6 @@ const CSV_COLUMNS: &[&str] = &[
     "updated_at",
 ];
 
-fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
-    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
 /// List areas.
 ///
 /// Areas (ambiti territoriali, distretti, ATS) in the collection envelope: filter by `q`, `kind`,
@@ -264,43 +256,9 @@ pub async fn list_areas(
         statuses: errs.each("status", &q.status, Status::parse),
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let known = schema_fields::<AreaDto>();
-    let spec = CollectionSpec {
-        name: "areas",
-        sorts: store::SORTS,
-        default_sort: "name",
-        fields: &known,
-        formats: &[Format::Json, Format::Csv],
-    };
-    let raw = RawListArgs {
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
-        sort: q.sort.as_deref(),
-        count: q.count.as_deref(),
-        fields: q.fields.as_deref(),
-        format: q.format.as_deref(),
-    };
-    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
-    let vis = caller.visibility();
-    let db = state.db.clone();
-    let filter = f.clone();
-    let page_vis = vis.clone();
-    let fetch = move |page: legami_persistence::PageRequest| {
-        let db = db.clone();
-        let filter = filter.clone();
-        let vis = page_vis.clone();
-        async move { Ok(record::page(&db, &filter, &vis, &page).await?.map(|h| h.0)) }
-    };
-    let to_value = |a: &Area| serde_json::to_value(AreaDto::from(a)).unwrap_or(Value::Null);
-    let listing = Listing {
-        req: &req,
-        secret: &state.cursor_secret,
-        caller,
-        args,
-        name: spec.name,
-        csv_columns: CSV_COLUMNS,
-    };
-    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
+    let args =
+        records::list_args::<Area>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
+    records::list(&req, &state, caller, f, args).await
 }
 
 /// Get one area by id or slug.
@@ -326,11 +284,7 @@ pub async fn get_area(
     path: web::Path<AreaPath>,
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<AreaDto>())?;
-    let a = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    let record = AreaDto::from(&a);
-    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::record_json(&req, &caller, &record, &fields.apply(v))
+    records::get::<Area>(&req, &state, &caller, &path.id, q.0).await
 }
 
 /// Create an area (admin).
@@ -358,24 +312,7 @@ pub async fn create_area(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let input: AreaInput = from_value(body.0)?;
-    let fields = input.parse()?;
-    let a = record::create::<Area, _>(
-        &state.db,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    writes::created(
-        &req,
-        &caller,
-        &AreaDto::from(&a),
-        &format!("/api/v1/areas/{}", a.meta.id),
-    )
+    records::create::<Area>(&req, &state, &caller, body).await
 }
 
 /// Change an area with a JSON merge patch (admin).
@@ -405,23 +342,7 @@ pub async fn update_area(
     path: web::Path<AreaPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let current = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    writes::check_if_match(&req, &AreaDto::from(&current))?;
-    let input: AreaInput = writes::merge(&AreaInput::from_stored(&current), body.0)?;
-    let fields = input.parse()?;
-    let a = record::update::<Area, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
+    records::update::<Area>(&req, &state, &caller, &path.id, body).await
 }
 
 /// Delete an area (soft, admin).
@@ -447,18 +368,7 @@ pub async fn delete_area(
     caller: Caller,
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let current = record::find::<Area>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    writes::check_if_match(&req, &AreaDto::from(&current))?;
-    record::delete::<Area, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        &caller.actor()?,
-        &audit_view(&current),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    records::delete::<Area>(&req, &state, &caller, &path.id).await
 }
 
 /// Restore a deleted area (admin).
@@ -482,11 +392,42 @@ pub async fn restore_area(
     caller: Caller,
     path: web::Path<AreaPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let a = record::restore::<Area, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
-    respond::json(&req, &caller, StatusCode::OK, &AreaDto::from(&a))
+    records::restore::<Area>(&req, &state, &caller, &path.id).await
 }
 
-fn audit_view(r: &Area) -> Value {
-    serde_json::to_value(AreaDto::from(r)).unwrap_or_default()
+impl Resource for Area {
+    type Dto = AreaDto;
+    type Input = AreaInput;
+    const COLLECTION: &'static str = "areas";
+    const SORTS: &'static [&'static str] = store::SORTS;
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+
+    fn view(&self, _vis: &Visibility) -> AreaDto {
+        AreaDto::from(self)
+    }
+
+    fn input(&self) -> AreaInput {
+        AreaInput::from_stored(self)
+    }
+
+    fn parse(input: &AreaInput) -> Result<AreaFields, FieldErrors> {
+        input.parse()
+    }
+
+    /// Areas are reference data: administrators write them.
+    fn may_start(caller: &Caller) -> Result<(), ApiError> {
+        caller.may_administer()
+    }
+
+    fn may_change(_caller: &Caller, _current: &Area) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    fn may_write(
+        _caller: &Caller,
+        _new: &AreaFields,
+        _current: Option<&Area>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
 }

@@ -6,25 +6,21 @@ use crate::dto::{
     WeekdayCode, blank, missing, parse_id, parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, from_value};
-use crate::listing::{
-    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
-};
-use crate::respond::{self, Format, schema_fields};
+use crate::extract::{JsonObject, Qs};
+use crate::listing::{self, ParamErrors, timestamp};
+use crate::respond::{self, Format};
+use crate::routes::records::{self, Resource};
 use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use legami_domain::{
     Address, FieldErrors, IdOrSlug, IstatCode, Lab, LabFields, LabKind, OpeningSlot, Operator,
     OperatorRole, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, parse_name,
 };
-use legami_persistence::audit::Audit;
 use legami_persistence::labs::{self as store, LabFilter};
-use legami_persistence::record::{self, Filter, Hit};
+use legami_persistence::record::Hit;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -433,10 +429,6 @@ const CSV_COLUMNS: &[&str] = &[
     "distance_km",
 ];
 
-fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
-    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
 async fn resolve_organisations(
     state: &AppState,
     raw: &Option<Vec<String>>,
@@ -515,33 +507,13 @@ pub async fn list_labs(
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
         ..Default::default()
     };
-    if q.sort
-        .as_deref()
-        .is_some_and(|s| s.trim_start_matches('-') == "distance")
-        && q.near.is_none()
-    {
-        errs.add(
-            "sort",
-            legami_domain::FieldError::new("requires", "sort=distance needs near and radius_km"),
-        );
-    }
-    let known = schema_fields::<LabDto>();
-    let spec = CollectionSpec {
-        name: "labs",
-        sorts: store::SORTS,
-        default_sort: "name",
-        fields: &known,
-        formats: &[Format::Json, Format::Csv, Format::GeoJson],
-    };
-    let raw = RawListArgs {
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
-        sort: q.sort.as_deref(),
-        count: q.count.as_deref(),
-        fields: q.fields.as_deref(),
-        format: q.format.as_deref(),
-    };
-    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let args = records::list_args::<Lab>(
+        &req,
+        &state,
+        crate::raw_list_args!(q),
+        q.near.is_some(),
+        &mut errs,
+    )?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -554,27 +526,7 @@ pub async fn list_labs(
         listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     f.organisations = resolve_organisations(&state, &q.organisation, &mut errs).await?;
     errs.finish()?;
-    let vis = caller.visibility();
-    let db = state.db.clone();
-    let filter = f.clone();
-    let page_vis = vis.clone();
-    let fetch = move |page: legami_persistence::PageRequest| {
-        let db = db.clone();
-        let filter = filter.clone();
-        let vis = page_vis.clone();
-        async move { record::page(&db, &filter, &vis, &page).await }
-    };
-    let to_value =
-        |h: &Hit<Lab>| serde_json::to_value(LabDto::new(&h.0, h.1)).unwrap_or(Value::Null);
-    let listing = Listing {
-        req: &req,
-        secret: &state.cursor_secret,
-        caller,
-        args,
-        name: spec.name,
-        csv_columns: CSV_COLUMNS,
-    };
-    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
+    records::list(&req, &state, caller, f, args).await
 }
 
 /// Get one lab by id or slug.
@@ -601,11 +553,7 @@ pub async fn get_lab(
     path: web::Path<LabPath>,
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<LabDto>())?;
-    let l = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    let record = LabDto::new(&l, None);
-    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::record_json(&req, &caller, &record, &fields.apply(v))
+    records::get::<Lab>(&req, &state, &caller, &path.id, q.0).await
 }
 
 /// Create a lab.
@@ -635,26 +583,7 @@ pub async fn create_lab(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let input: LabInput = from_value(body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    caller.may_appoint("the manager of a lab", &fields.leaders(), &[])?;
-    let l = record::create::<Lab, _>(
-        &state.db,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    writes::created(
-        &req,
-        &caller,
-        &LabDto::new(&l, None),
-        &format!("/api/v1/labs/{}", l.meta.id),
-    )
+    records::create::<Lab>(&req, &state, &caller, body).await
 }
 
 /// Change a lab with a JSON merge patch (RFC 7396).
@@ -687,30 +616,7 @@ pub async fn update_lab(
     path: web::Path<LabPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &LabDto::new(&current, None))?;
-    let input: LabInput = writes::merge(&LabInput::from_stored(&current), body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    caller.may_appoint(
-        "the manager of a lab",
-        &fields.leaders(),
-        &current.fields.leaders(),
-    )?;
-    let l = record::update::<Lab, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
+    records::update::<Lab>(&req, &state, &caller, &path.id, body).await
 }
 
 /// Delete a lab (soft; an admin can restore it).
@@ -735,19 +641,7 @@ pub async fn delete_lab(
     caller: Caller,
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = record::find::<Lab>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &LabDto::new(&current, None))?;
-    record::delete::<Lab, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        &caller.actor()?,
-        &audit_view(&current),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    records::delete::<Lab>(&req, &state, &caller, &path.id).await
 }
 
 /// Restore a deleted lab (admin).
@@ -771,11 +665,41 @@ pub async fn restore_lab(
     caller: Caller,
     path: web::Path<LabPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let l = record::restore::<Lab, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
-    respond::json(&req, &caller, StatusCode::OK, &LabDto::new(&l, None))
+    records::restore::<Lab>(&req, &state, &caller, &path.id).await
 }
 
-fn audit_view(r: &Lab) -> Value {
-    serde_json::to_value(LabDto::new(r, None)).unwrap_or_default()
+impl Resource for Lab {
+    type Dto = LabDto;
+    type Input = LabInput;
+    const COLLECTION: &'static str = "labs";
+    const SORTS: &'static [&'static str] = store::SORTS;
+    const FORMATS: &'static [Format] = &[Format::Json, Format::Csv, Format::GeoJson];
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+
+    fn view(&self, _vis: &Visibility) -> LabDto {
+        LabDto::new(self, None)
+    }
+
+    fn listed(hit: &Hit<Self>, _vis: &Visibility) -> LabDto {
+        LabDto::new(&hit.0, hit.1)
+    }
+
+    fn input(&self) -> LabInput {
+        LabInput::from_stored(self)
+    }
+
+    fn parse(input: &LabInput) -> Result<LabFields, FieldErrors> {
+        input.parse()
+    }
+
+    fn may_change(caller: &Caller, current: &Lab) -> Result<(), ApiError> {
+        caller.may_change(&current.fields.owners())
+    }
+
+    /// An editor names as `manager` only organisations it is a member of.
+    fn may_write(caller: &Caller, new: &LabFields, current: Option<&Lab>) -> Result<(), ApiError> {
+        caller.may_change(&new.owners())?;
+        let before = current.map(|c| c.fields.leaders()).unwrap_or_default();
+        caller.may_appoint("the manager of a lab", &new.leaders(), &before)
+    }
 }

@@ -12,6 +12,7 @@ pub mod municipalities;
 pub mod networks;
 pub mod organisations;
 pub mod projects;
+pub mod records;
 pub mod root;
 pub mod search;
 pub mod themes;

@@ -5,25 +5,22 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, from_value};
-use crate::listing::{
-    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
-};
-use crate::respond::{self, Format, schema_fields};
+use crate::extract::{JsonObject, Qs};
+use crate::listing::{ParamErrors, timestamp};
+use crate::respond::{self};
+use crate::routes::records::{self, Resource};
 use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use legami_domain::Visibility;
 use legami_domain::{
-    FieldError, FieldErrors, IdOrSlug, Member, MemberType, Network, NetworkFields, Slug, Status,
-    parse_date, parse_name,
+    FieldError, FieldErrors, Member, MemberType, Network, NetworkFields, Slug, Status, parse_date,
+    parse_name,
 };
-use legami_persistence::audit::Audit;
 use legami_persistence::networks::{self as store, NetworkFilter};
-use legami_persistence::record::{self, Filter};
+use legami_persistence::record::Hit;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -301,10 +298,6 @@ const CSV_COLUMNS: &[&str] = &[
     "updated_at",
 ];
 
-fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
-    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
 /// List networks.
 ///
 /// Networks of organisations and labs in the collection envelope; filter by `q`, by `member` (an
@@ -335,47 +328,9 @@ pub async fn list_networks(
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let known = schema_fields::<NetworkDto>();
-    let spec = CollectionSpec {
-        name: "networks",
-        sorts: store::SORTS,
-        default_sort: "name",
-        fields: &known,
-        formats: &[Format::Json, Format::Csv],
-    };
-    let raw = RawListArgs {
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
-        sort: q.sort.as_deref(),
-        count: q.count.as_deref(),
-        fields: q.fields.as_deref(),
-        format: q.format.as_deref(),
-    };
-    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
-    let vis = caller.visibility();
-    let db = state.db.clone();
-    let filter = f.clone();
-    let page_vis = vis.clone();
-    let fetch = move |page: legami_persistence::PageRequest| {
-        let db = db.clone();
-        let filter = filter.clone();
-        let vis = page_vis.clone();
-        async move {
-            let mut page = record::page(&db, &filter, &vis, &page).await?.map(|h| h.0);
-            store::hide_invisible_members(&db, &mut page.items, &vis).await?;
-            Ok(page)
-        }
-    };
-    let to_value = |n: &Network| serde_json::to_value(NetworkDto::from(n)).unwrap_or(Value::Null);
-    let listing = Listing {
-        req: &req,
-        secret: &state.cursor_secret,
-        caller,
-        args,
-        name: spec.name,
-        csv_columns: CSV_COLUMNS,
-    };
-    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
+    let args =
+        records::list_args::<Network>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
+    records::list(&req, &state, caller, f, args).await
 }
 
 /// Get one network by id or slug.
@@ -401,17 +356,7 @@ pub async fn get_network(
     path: web::Path<NetworkPath>,
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<NetworkDto>())?;
-    let vis = caller.visibility();
-    let n = record::find::<Network>(&state.db, &key(&path.id)?, &vis).await?;
-    // The tag is the stored record's (for If-Match); the body hides members the caller may
-    // not see.
-    let record = NetworkDto::from(&n);
-    let mut shown = [n];
-    store::hide_invisible_members(&state.db, &mut shown, &vis).await?;
-    let v = serde_json::to_value(NetworkDto::from(&shown[0]))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::record_json(&req, &caller, &record, &fields.apply(v))
+    records::get::<Network>(&req, &state, &caller, &path.id, q.0).await
 }
 
 /// Create a network.
@@ -438,25 +383,7 @@ pub async fn create_network(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let input: NetworkInput = from_value(body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    let n = record::create::<Network, _>(
-        &state.db,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    writes::created(
-        &req,
-        &caller,
-        &NetworkDto::from(&n),
-        &format!("/api/v1/networks/{}", n.meta.id),
-    )
+    records::create::<Network>(&req, &state, &caller, body).await
 }
 
 /// Change a network with a JSON merge patch.
@@ -485,25 +412,7 @@ pub async fn update_network(
     path: web::Path<NetworkPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = record::find::<Network>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &NetworkDto::from(&current))?;
-    let input: NetworkInput = writes::merge(&NetworkInput::from_stored(&current), body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    let n = record::update::<Network, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
+    records::update::<Network>(&req, &state, &caller, &path.id, body).await
 }
 
 /// Delete a network (soft).
@@ -528,19 +437,7 @@ pub async fn delete_network(
     caller: Caller,
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = record::find::<Network>(&state.db, &key(&path.id)?, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &NetworkDto::from(&current))?;
-    record::delete::<Network, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        &caller.actor()?,
-        &audit_view(&current),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    records::delete::<Network>(&req, &state, &caller, &path.id).await
 }
 
 /// Restore a deleted network (admin).
@@ -564,11 +461,56 @@ pub async fn restore_network(
     caller: Caller,
     path: web::Path<NetworkPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let n = record::restore::<Network, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
-    respond::json(&req, &caller, StatusCode::OK, &NetworkDto::from(&n))
+    records::restore::<Network>(&req, &state, &caller, &path.id).await
 }
 
-fn audit_view(r: &Network) -> Value {
-    serde_json::to_value(NetworkDto::from(r)).unwrap_or_default()
+impl Resource for Network {
+    type Dto = NetworkDto;
+    type Input = NetworkInput;
+    const COLLECTION: &'static str = "networks";
+    const SORTS: &'static [&'static str] = store::SORTS;
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+
+    fn view(&self, _vis: &Visibility) -> NetworkDto {
+        NetworkDto::from(self)
+    }
+
+    fn input(&self) -> NetworkInput {
+        NetworkInput::from_stored(self)
+    }
+
+    fn parse(input: &NetworkInput) -> Result<NetworkFields, FieldErrors> {
+        input.parse()
+    }
+
+    fn may_change(caller: &Caller, current: &Network) -> Result<(), ApiError> {
+        caller.may_change(&current.fields.owners())
+    }
+
+    fn may_write(
+        caller: &Caller,
+        new: &NetworkFields,
+        _current: Option<&Network>,
+    ) -> Result<(), ApiError> {
+        caller.may_change(&new.owners())
+    }
+
+    /// Reads leave out the members the caller may not see (the ETag stays the stored record's).
+    async fn shown(
+        state: &AppState,
+        n: &Network,
+        vis: &Visibility,
+    ) -> Result<Option<NetworkDto>, ApiError> {
+        let mut shown = [(n.clone(), None)];
+        store::hide_invisible_members(&state.db, &mut shown, vis).await?;
+        Ok(Some(NetworkDto::from(&shown[0].0)))
+    }
+
+    async fn shown_page(
+        db: &legami_persistence::DatabaseConnection,
+        items: &mut [Hit<Network>],
+        vis: &Visibility,
+    ) -> legami_persistence::StoreResult<()> {
+        store::hide_invisible_members(db, items, vis).await
+    }
 }

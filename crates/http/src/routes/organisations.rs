@@ -6,26 +6,22 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, from_value};
-use crate::listing::{
-    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
-};
-use crate::respond::{self, Format, schema_fields};
+use crate::extract::{JsonObject, Qs};
+use crate::listing::{self, ParamErrors, timestamp};
+use crate::respond::{self, Format};
+use crate::routes::records::{self, Resource};
 use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use legami_domain::{
-    Address, FieldErrors, IdOrSlug, IstatCode, Organisation, OrganisationFields, OrganisationKind,
+    Address, FieldErrors, IstatCode, Organisation, OrganisationFields, OrganisationKind,
     ProvinceAbbr, RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility,
     dedup_themes, parse_name, parse_text,
 };
-use legami_persistence::audit::Audit;
 use legami_persistence::organisations::{self as store, OrganisationFilter};
-use legami_persistence::record::{self, Filter};
+use legami_persistence::record::Hit;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -405,10 +401,6 @@ const CSV_COLUMNS: &[&str] = &[
     "distance_km",
 ];
 
-fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
-    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
-}
-
 fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
     OrganisationFilter {
         kinds: errs.each("kind", &q.kind, OrganisationKind::parse),
@@ -458,33 +450,13 @@ pub async fn list_organisations(
     let q = q.0;
     let mut errs = ParamErrors::default();
     let mut f = filter(&q, &mut errs);
-    if q.sort
-        .as_deref()
-        .is_some_and(|s| s.trim_start_matches('-') == "distance")
-        && q.near.is_none()
-    {
-        errs.add(
-            "sort",
-            legami_domain::FieldError::new("requires", "sort=distance needs near and radius_km"),
-        );
-    }
-    let known = schema_fields::<OrganisationDto>();
-    let spec = CollectionSpec {
-        name: "organisations",
-        sorts: store::SORTS,
-        default_sort: "name",
-        fields: &known,
-        formats: &[Format::Json, Format::Csv, Format::GeoJson],
-    };
-    let raw = RawListArgs {
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
-        sort: q.sort.as_deref(),
-        count: q.count.as_deref(),
-        fields: q.fields.as_deref(),
-        format: q.format.as_deref(),
-    };
-    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let args = records::list_args::<Organisation>(
+        &req,
+        &state,
+        crate::raw_list_args!(q),
+        q.near.is_some(),
+        &mut errs,
+    )?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -496,31 +468,7 @@ pub async fn list_organisations(
     f.area_municipalities =
         listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
-    let vis = caller.visibility();
-    let db = state.db.clone();
-    let filter = f.clone();
-    let page_vis = vis.clone();
-    let fetch = move |page: legami_persistence::PageRequest| {
-        let db = db.clone();
-        let filter = filter.clone();
-        let vis = page_vis.clone();
-        async move { record::page(&db, &filter, &vis, &page).await }
-    };
-    let row_vis = vis.clone();
-    let to_value = move |(o, d): &(Organisation, Option<f64>)| {
-        let mut dto = OrganisationDto::new(o, &row_vis);
-        dto.distance_km = d.map(|d| (d * 1000.0).round() / 1000.0);
-        serde_json::to_value(dto).unwrap_or(Value::Null)
-    };
-    let listing = Listing {
-        req: &req,
-        secret: &state.cursor_secret,
-        caller,
-        args,
-        name: spec.name,
-        csv_columns: CSV_COLUMNS,
-    };
-    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
+    records::list(&req, &state, caller, f, args).await
 }
 
 /// Get one organisation by id or slug.
@@ -546,13 +494,7 @@ pub async fn get_organisation(
     path: web::Path<OrganisationPath>,
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields =
-        respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<OrganisationDto>())?;
-    let vis = caller.visibility();
-    let o = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
-    let record = OrganisationDto::new(&o, &vis);
-    let v = serde_json::to_value(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::record_json(&req, &caller, &record, &fields.apply(v))
+    records::get::<Organisation>(&req, &state, &caller, &path.id, q.0).await
 }
 
 /// Create an organisation.
@@ -581,26 +523,7 @@ pub async fn create_organisation(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let input: OrganisationInput = from_value(body.0)?;
-    let fields = input.parse()?;
-    caller.may_create_organisation(fields.status)?;
-    let o = record::create::<Organisation, _>(
-        &state.db,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    let dto = OrganisationDto::new(&o, &caller.visibility());
-    writes::created(
-        &req,
-        &caller,
-        &dto,
-        &format!("/api/v1/organisations/{}", o.meta.id),
-    )
+    records::create::<Organisation>(&req, &state, &caller, body).await
 }
 
 /// Change an organisation with a JSON merge patch (RFC 7396).
@@ -635,31 +558,7 @@ pub async fn update_organisation(
     path: web::Path<OrganisationPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let vis = caller.visibility();
-    let current = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
-    caller.may_change(&[current.meta.id])?;
-    writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
-    let input: OrganisationInput =
-        writes::merge(&OrganisationInput::from_stored(&current), body.0)?;
-    let fields = input.parse()?;
-    let o = record::update::<Organisation, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    respond::json(
-        &req,
-        &caller,
-        StatusCode::OK,
-        &OrganisationDto::new(&o, &vis),
-    )
+    records::update::<Organisation>(&req, &state, &caller, &path.id, body).await
 }
 
 /// Delete an organisation (soft).
@@ -685,20 +584,7 @@ pub async fn delete_organisation(
     caller: Caller,
     path: web::Path<OrganisationPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let vis = caller.visibility();
-    let current = record::find::<Organisation>(&state.db, &key(&path.id)?, &vis).await?;
-    caller.may_change(&[current.meta.id])?;
-    writes::check_if_match(&req, &OrganisationDto::new(&current, &vis))?;
-    record::delete::<Organisation, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        &caller.actor()?,
-        &audit_view(&current),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    records::delete::<Organisation>(&req, &state, &caller, &path.id).await
 }
 
 /// Restore a deleted organisation (admin).
@@ -722,24 +608,57 @@ pub async fn restore_organisation(
     caller: Caller,
     path: web::Path<OrganisationPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let o =
-        record::restore::<Organisation, _>(&state.db, &key(&path.id)?, &caller.actor()?).await?;
-    respond::json(
-        &req,
-        &caller,
-        StatusCode::OK,
-        &OrganisationDto::new(&o, &caller.visibility()),
-    )
+    records::restore::<Organisation>(&req, &state, &caller, &path.id).await
 }
 
-fn audit_view(o: &Organisation) -> Value {
-    serde_json::to_value(OrganisationDto::new(o, &Visibility::Privileged)).unwrap_or_default()
+impl Resource for Organisation {
+    type Dto = OrganisationDto;
+    type Input = OrganisationInput;
+    const COLLECTION: &'static str = "organisations";
+    const SORTS: &'static [&'static str] = store::SORTS;
+    const FORMATS: &'static [Format] = &[Format::Json, Format::Csv, Format::GeoJson];
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+
+    fn view(&self, vis: &Visibility) -> OrganisationDto {
+        OrganisationDto::new(self, vis)
+    }
+
+    fn listed(hit: &Hit<Self>, vis: &Visibility) -> OrganisationDto {
+        let mut dto = OrganisationDto::new(&hit.0, vis);
+        dto.distance_km = hit.1.map(|d| (d * 1000.0).round() / 1000.0);
+        dto
+    }
+
+    fn input(&self) -> OrganisationInput {
+        OrganisationInput::from_stored(self)
+    }
+
+    fn parse(input: &OrganisationInput) -> Result<OrganisationFields, FieldErrors> {
+        input.parse()
+    }
+
+    /// An organisation is changed by its members.
+    fn may_change(caller: &Caller, current: &Organisation) -> Result<(), ApiError> {
+        caller.may_change(&[current.meta.id])
+    }
+
+    /// Anyone who writes may propose a new organisation as a draft.
+    fn may_write(
+        caller: &Caller,
+        new: &OrganisationFields,
+        current: Option<&Organisation>,
+    ) -> Result<(), ApiError> {
+        match current {
+            None => caller.may_create_organisation(new.status),
+            Some(_) => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::respond::schema_fields;
 
     #[test]
     fn csv_columns_cover_every_field() {

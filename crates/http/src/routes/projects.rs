@@ -6,14 +6,12 @@ use crate::dto::{
     parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs, from_value};
-use crate::listing::{
-    self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args, timestamp,
-};
-use crate::respond::{self, Format, schema_fields};
+use crate::extract::{JsonObject, Qs};
+use crate::listing::{self, ParamErrors, timestamp};
+use crate::respond::{self};
+use crate::routes::records::{self, Resource};
 use crate::routes::writes;
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use legami_domain::{
@@ -21,12 +19,10 @@ use legami_domain::{
     ProjectFields, ProjectPhase, ProvinceAbbr, Slug, Status, ThemeCode, Visibility, WebUrl,
     parse_date, parse_name,
 };
-use legami_persistence::audit::Audit;
 use legami_persistence::metrics::{GroupBy, MetricFilter};
 use legami_persistence::projects::{self as store, ProjectFilter};
-use legami_persistence::record::{self, Filter};
+use legami_persistence::record;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -552,23 +548,8 @@ pub async fn list_projects(
         area_municipalities: None,
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let known = schema_fields::<ProjectDto>();
-    let spec = CollectionSpec {
-        name: "projects",
-        sorts: store::SORTS,
-        default_sort: "title",
-        fields: &known,
-        formats: &[Format::Json, Format::Csv],
-    };
-    let raw = RawListArgs {
-        limit: q.limit.as_deref(),
-        cursor: q.cursor.as_deref(),
-        sort: q.sort.as_deref(),
-        count: q.count.as_deref(),
-        fields: q.fields.as_deref(),
-        format: q.format.as_deref(),
-    };
-    let args = parse_list_args(&req, &state.cursor_secret, raw, &spec, &mut errs)?;
+    let args =
+        records::list_args::<Project>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -580,26 +561,7 @@ pub async fn list_projects(
     f.area_municipalities =
         listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
-    let vis = caller.visibility();
-    let db = state.db.clone();
-    let filter = f.clone();
-    let page_vis = vis.clone();
-    let fetch = move |page: legami_persistence::PageRequest| {
-        let db = db.clone();
-        let filter = filter.clone();
-        let vis = page_vis.clone();
-        async move { Ok(record::page(&db, &filter, &vis, &page).await?.map(|h| h.0)) }
-    };
-    let to_value = |p: &Project| serde_json::to_value(ProjectDto::from(p)).unwrap_or(Value::Null);
-    let listing = Listing {
-        req: &req,
-        secret: &state.cursor_secret,
-        caller,
-        args,
-        name: spec.name,
-        csv_columns: CSV_COLUMNS,
-    };
-    listing::serve(listing, fetch, to_value, f.fingerprint(&state.db, &vis)).await
+    records::list(&req, &state, caller, f, args).await
 }
 
 /// Get one project by id or slug, with its `results[]`.
@@ -626,14 +588,7 @@ pub async fn get_project(
     path: web::Path<ProjectPath>,
     q: Qs<writes::OneQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = respond::FieldSet::parse(q.0.fields.as_deref(), &schema_fields::<ProjectDto>())?;
-    let vis = caller.visibility();
-    let p = find_project(&state, &path.id, &vis).await?;
-    let record = ProjectDto::from(&p);
-    let mut dto = ProjectDto::from(&p);
-    dto.results = Some(results(&state, p.meta.id, &vis).await?);
-    let v = serde_json::to_value(dto).map_err(|e| ApiError::Internal(e.to_string()))?;
-    respond::record_json(&req, &caller, &record, &fields.apply(v))
+    records::get::<Project>(&req, &state, &caller, &path.id, q.0).await
 }
 
 /// Create a project.
@@ -662,26 +617,7 @@ pub async fn create_project(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let input: ProjectInput = from_value(body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    caller.may_appoint("the lead of a project", &fields.leaders(), &[])?;
-    let p = record::create::<Project, _>(
-        &state.db,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    writes::created(
-        &req,
-        &caller,
-        &ProjectDto::from(&p),
-        &format!("/api/v1/projects/{}", p.meta.id),
-    )
+    records::create::<Project>(&req, &state, &caller, body).await
 }
 
 /// Change a project with a JSON merge patch.
@@ -712,30 +648,7 @@ pub async fn update_project(
     path: web::Path<ProjectPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = find_project(&state, &path.id, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &ProjectDto::from(&current))?;
-    let input: ProjectInput = writes::merge(&ProjectInput::from_stored(&current), body.0)?;
-    let fields = input.parse()?;
-    caller.may_change(&fields.owners())?;
-    caller.may_appoint(
-        "the lead of a project",
-        &fields.leaders(),
-        &current.fields.leaders(),
-    )?;
-    let p = record::update::<Project, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        fields,
-        &Audit {
-            actor: &caller.actor()?,
-            view: &audit_view,
-        },
-    )
-    .await?;
-    respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
+    records::update::<Project>(&req, &state, &caller, &path.id, body).await
 }
 
 /// Delete a project (soft).
@@ -761,19 +674,7 @@ pub async fn delete_project(
     caller: Caller,
     path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write()?;
-    let current = find_project(&state, &path.id, &caller.visibility()).await?;
-    caller.may_change(&current.fields.owners())?;
-    writes::check_if_match(&req, &ProjectDto::from(&current))?;
-    record::delete::<Project, _>(
-        &state.db,
-        current.meta.id,
-        current.meta.version,
-        &caller.actor()?,
-        &audit_view(&current),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    records::delete::<Project>(&req, &state, &caller, &path.id).await
 }
 
 /// Restore a deleted project (admin).
@@ -797,12 +698,51 @@ pub async fn restore_project(
     caller: Caller,
     path: web::Path<ProjectPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_administer()?;
-    let key = IdOrSlug::parse(&path.id).map_err(|_| ApiError::NotFound)?;
-    let p = record::restore::<Project, _>(&state.db, &key, &caller.actor()?).await?;
-    respond::json(&req, &caller, StatusCode::OK, &ProjectDto::from(&p))
+    records::restore::<Project>(&req, &state, &caller, &path.id).await
 }
 
-fn audit_view(r: &Project) -> Value {
-    serde_json::to_value(ProjectDto::from(r)).unwrap_or_default()
+impl Resource for Project {
+    type Dto = ProjectDto;
+    type Input = ProjectInput;
+    const COLLECTION: &'static str = "projects";
+    const SORTS: &'static [&'static str] = store::SORTS;
+    const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+
+    fn view(&self, _vis: &Visibility) -> ProjectDto {
+        ProjectDto::from(self)
+    }
+
+    fn input(&self) -> ProjectInput {
+        ProjectInput::from_stored(self)
+    }
+
+    fn parse(input: &ProjectInput) -> Result<ProjectFields, FieldErrors> {
+        input.parse()
+    }
+
+    fn may_change(caller: &Caller, current: &Project) -> Result<(), ApiError> {
+        caller.may_change(&current.fields.owners())
+    }
+
+    /// An editor names as lead only organisations it is a member of.
+    fn may_write(
+        caller: &Caller,
+        new: &ProjectFields,
+        current: Option<&Project>,
+    ) -> Result<(), ApiError> {
+        caller.may_change(&new.owners())?;
+        let before = current.map(|c| c.fields.leaders()).unwrap_or_default();
+        caller.may_appoint("the lead of a project", &new.leaders(), &before)
+    }
+
+    /// A read of one project carries its results per indicator.
+    async fn shown(
+        state: &AppState,
+        p: &Project,
+        vis: &Visibility,
+    ) -> Result<Option<ProjectDto>, ApiError> {
+        let mut dto = ProjectDto::from(p);
+        dto.results = Some(results(state, p.meta.id, vis).await?);
+        Ok(Some(dto))
+    }
 }

@@ -1,0 +1,265 @@
+//! The HTTP side of every record resource, written once: get, list, create, update, delete and
+//! restore are generic over [`Resource`]. What stays with a resource is its DTOs, its filters,
+//! its permission rules and its OpenAPI annotations (on the thin handlers that call these).
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::extract::{JsonObject, from_value};
+use crate::listing::{self, CollectionSpec, ListArgs, Listing, ParamErrors, RawListArgs};
+use crate::respond::{self, Format, schema_fields};
+use crate::routes::writes;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use legami_domain::{FieldError, FieldErrors, IdOrSlug, Visibility};
+use legami_persistence::audit::Audit;
+use legami_persistence::record::{self, Filter, Hit, Record};
+use legami_persistence::{Page, StoreResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::future::Future;
+use utoipa::ToSchema;
+
+/// A record resource as the API serves it.
+pub trait Resource: Record {
+    /// How the API shows a record.
+    type Dto: Serialize + ToSchema + 'static;
+    /// What a client writes (and what a merge patch applies to).
+    type Input: Serialize + DeserializeOwned + ToSchema + 'static;
+    /// The collection's path segment (`labs`), also its cursor namespace and export file name.
+    const COLLECTION: &'static str;
+    /// Sortable fields; the first is the default.
+    const SORTS: &'static [&'static str];
+    /// Representations of the collection.
+    const FORMATS: &'static [Format] = &[Format::Json, Format::Csv];
+    /// CSV columns (dotted paths), before `fields` trims them.
+    const CSV_COLUMNS: &'static [&'static str];
+
+    /// The record as `vis` may see it.
+    fn view(&self, vis: &Visibility) -> Self::Dto;
+    /// A listed record (with its distance, for a radius search).
+    fn listed(hit: &Hit<Self>, vis: &Visibility) -> Self::Dto {
+        Self::view(&hit.0, vis)
+    }
+    /// The writable view of a stored record (the base of a merge patch).
+    fn input(&self) -> Self::Input;
+    /// Validates every field of a write.
+    fn parse(input: &Self::Input) -> Result<Self::Fields, FieldErrors>;
+
+    /// Whether the caller may write this type at all (checked first).
+    fn may_start(caller: &Caller) -> Result<(), ApiError> {
+        caller.may_write()
+    }
+    /// Whether the caller may change or delete this record as it is.
+    fn may_change(caller: &Caller, current: &Self) -> Result<(), ApiError>;
+    /// Whether the caller may write these fields (over `current`, for an update).
+    fn may_write(
+        caller: &Caller,
+        new: &Self::Fields,
+        current: Option<&Self>,
+    ) -> Result<(), ApiError>;
+
+    /// What a read of one record shows beyond the stored record (a project's results), or of
+    /// less (a network's invisible members); `None` shows it as stored.
+    fn shown(
+        _state: &AppState,
+        _r: &Self,
+        _vis: &Visibility,
+    ) -> impl Future<Output = Result<Option<Self::Dto>, ApiError>> {
+        async { Ok(None) }
+    }
+    /// What a page shows of its records, in place (for the reads of [`Resource::shown`]).
+    fn shown_page(
+        _db: &legami_persistence::DatabaseConnection,
+        _items: &mut [Hit<Self>],
+        _vis: &Visibility,
+    ) -> impl Future<Output = StoreResult<()>> {
+        async { Ok(()) }
+    }
+}
+
+/// A record's path parameter: an id or a slug (anything else names nothing).
+pub fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
+    IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
+fn audit_view<R: Resource>(r: &R) -> Value {
+    serde_json::to_value(r.view(&Visibility::Privileged)).unwrap_or_default()
+}
+
+/// `GET /{collection}/{id}`: one record, `fields` applied; its ETag is the stored record's, so it
+/// works with `If-Match` on writes.
+pub async fn get<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    q: writes::OneQuery,
+) -> Result<HttpResponse, ApiError> {
+    let fields = respond::FieldSet::parse(q.fields.as_deref(), &schema_fields::<R::Dto>())?;
+    let vis = caller.visibility();
+    let r = record::find::<R>(&state.db, &key(id)?, &vis).await?;
+    let stored = r.view(&vis);
+    let v = match R::shown(state, &r, &vis).await? {
+        Some(dto) => serde_json::to_value(dto),
+        None => serde_json::to_value(&stored),
+    }
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond::record_json(req, caller, &stored, &fields.apply(v))
+}
+
+/// `POST /{collection}`: `201` with `Location` and `ETag`.
+pub async fn create<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    R::may_start(caller)?;
+    let input: R::Input = from_value(body.0)?;
+    let fields = R::parse(&input)?;
+    R::may_write(caller, &fields, None)?;
+    let audit = Audit {
+        actor: &caller.actor()?,
+        view: &audit_view::<R>,
+    };
+    let r = record::create::<R, _>(&state.db, fields, &audit).await?;
+    let location = format!("/api/v1/{}/{}", R::COLLECTION, r.meta().id);
+    writes::created(req, caller, &r.view(&caller.visibility()), &location)
+}
+
+/// `PATCH /{collection}/{id}`: a JSON merge patch over the writable view, validated whole;
+/// `If-Match` makes it conditional.
+pub async fn update<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    R::may_start(caller)?;
+    let vis = caller.visibility();
+    let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
+    R::may_change(caller, &current)?;
+    writes::check_if_match(req, &current.view(&vis))?;
+    let input: R::Input = writes::merge(&current.input(), body.0)?;
+    let fields = R::parse(&input)?;
+    R::may_write(caller, &fields, Some(&current))?;
+    let audit = Audit {
+        actor: &caller.actor()?,
+        view: &audit_view::<R>,
+    };
+    let meta = current.meta();
+    let r = record::update::<R, _>(&state.db, meta.id, meta.version, fields, &audit).await?;
+    respond::json(req, caller, StatusCode::OK, &r.view(&vis))
+}
+
+/// `DELETE /{collection}/{id}`: a soft delete (`204`); `If-Match` makes it conditional.
+pub async fn delete<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    R::may_start(caller)?;
+    let vis = caller.visibility();
+    let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
+    R::may_change(caller, &current)?;
+    writes::check_if_match(req, &current.view(&vis))?;
+    let meta = current.meta();
+    let before = audit_view(&current);
+    record::delete::<R, _>(&state.db, meta.id, meta.version, &caller.actor()?, &before).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /{collection}/{id}/restore` (admin): the record back as it was when deleted.
+pub async fn restore<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_administer()?;
+    let r = record::restore::<R, _>(&state.db, &key(id)?, &caller.actor()?).await?;
+    respond::json(req, caller, StatusCode::OK, &r.view(&caller.visibility()))
+}
+
+/// The shared parameters of a collection read (`limit, cursor, sort, count, fields, format`),
+/// checked; every bad one is added to `errs`. `sort=distance` needs `near`.
+pub fn list_args<R: Resource>(
+    req: &HttpRequest,
+    state: &AppState,
+    raw: RawListArgs<'_>,
+    near: bool,
+    errs: &mut ParamErrors,
+) -> Result<ListArgs, ApiError> {
+    if R::SORTS.contains(&"distance")
+        && raw
+            .sort
+            .is_some_and(|s| s.trim_start_matches('-') == "distance")
+        && !near
+    {
+        errs.add(
+            "sort",
+            FieldError::new("requires", "sort=distance needs near and radius_km"),
+        );
+    }
+    let known = schema_fields::<R::Dto>();
+    let spec = CollectionSpec {
+        name: R::COLLECTION,
+        sorts: R::SORTS,
+        default_sort: R::SORTS[0],
+        fields: &known,
+        formats: R::FORMATS,
+    };
+    listing::parse_list_args(req, &state.cursor_secret, raw, &spec, errs)
+}
+
+/// `GET /{collection}`: a JSON page, or a streamed CSV / GeoJSON export, of the filtered
+/// collection as the caller may see it.
+pub async fn list<F>(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: Caller,
+    filter: F,
+    args: ListArgs,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Filter,
+    F::Record: Resource,
+{
+    let vis = caller.visibility();
+    let db = state.db.clone();
+    let page_filter = filter.clone();
+    let page_vis = vis.clone();
+    let fetch = move |page: legami_persistence::PageRequest| {
+        let db = db.clone();
+        let filter = page_filter.clone();
+        let vis = page_vis.clone();
+        async move {
+            let mut p: Page<Hit<F::Record>> = record::page(&db, &filter, &vis, &page).await?;
+            F::Record::shown_page(&db, &mut p.items, &vis).await?;
+            Ok(p)
+        }
+    };
+    let row_vis = vis.clone();
+    let to_value = move |h: &Hit<F::Record>| {
+        serde_json::to_value(F::Record::listed(h, &row_vis)).unwrap_or(Value::Null)
+    };
+    let listing = Listing {
+        req,
+        secret: &state.cursor_secret,
+        caller,
+        args,
+        name: F::Record::COLLECTION,
+        csv_columns: F::Record::CSV_COLUMNS,
+    };
+    listing::serve(
+        listing,
+        fetch,
+        to_value,
+        filter.fingerprint(&state.db, &vis),
+    )
+    .await
+}
