@@ -4,6 +4,7 @@
 //! Every route is registered through utoipa-actix-web, so no path can be missing from the
 //! document; the same document drives the `405 Allow` answers of the fallback service.
 
+pub mod answers;
 pub mod apidoc;
 pub mod auth;
 pub mod cache;

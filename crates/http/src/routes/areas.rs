@@ -1,9 +1,10 @@
 //! `/areas`: named groups of municipalities (ambiti territoriali, distretti sociali, ATS).
 //! Admin-managed; the `area` filter of every collection with a municipality uses them.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{JsonObject, Qs};
 use crate::listing::ParamErrors;
 use crate::respond::{self};
@@ -235,9 +236,7 @@ const CSV_COLUMNS: &[&str] = &[
     params(AreaQuery),
     responses(
         (status = 200, description = "A page of areas", body = AreaList, content((AreaList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -271,8 +270,7 @@ pub async fn list_areas(
     params(AreaPath, writes::OneQuery),
     responses(
         (status = 200, description = "The area", body = AreaDto),
-        (status = 304, description = "Not modified"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotFound,
     ),
     security((), ("bearer" = []))
 )]
@@ -297,11 +295,8 @@ pub async fn get_area(
     request_body(content = AreaInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = AreaDto),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
+        answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -326,11 +321,8 @@ pub async fn create_area(
     request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `AreaInput`"),
     responses(
         (status = 200, description = "Changed", body = AreaDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
+        answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -354,10 +346,7 @@ pub async fn update_area(
     tag = "territory",
     params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
     ),
     security(("bearer" = []))
 )]
@@ -380,8 +369,7 @@ pub async fn delete_area(
     params(AreaPath),
     responses(
         (status = 200, description = "Restored", body = AreaDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken, answers::NotFound,
     ),
     security(("bearer" = []))
 )]

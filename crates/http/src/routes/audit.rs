@@ -1,9 +1,10 @@
 //! `/audit` (admin): who created, changed, deleted or restored what, and when, with the changed
 //! fields before and after.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::cursor;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Qs;
 use crate::respond;
 use crate::state::AppState;
@@ -102,10 +103,7 @@ pub struct AuditList {
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries", body = AuditList),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::BadCursor, answers::NoToken, answers::NotAdmin, answers::InvalidParameter,
     ),
     security(("bearer" = []))
 )]

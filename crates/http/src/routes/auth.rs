@@ -1,5 +1,6 @@
 //! `/auth/token`, `/me` and `/.well-known/jwks.json`.
 
+use crate::answers;
 use crate::auth::{ACCESS_TTL_SECS, verify_password};
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
@@ -139,7 +140,7 @@ fn wrong_credentials() -> ApiError {
         (status = 200, description = "An access token", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong credentials (same answer for unknown accounts)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        answers::NotJson,
         (status = 422, description = "A field the grant needs is missing", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this account, client or address; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
@@ -298,7 +299,7 @@ pub struct RevokeRequest {
     responses(
         (status = 204, description = "Revoked (or unknown)"),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        answers::NotJson,
     ),
     security(())
 )]
@@ -320,7 +321,7 @@ pub async fn revoke(
     tag = "auth",
     responses(
         (status = 200, description = "The caller", body = MeDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken,
     ),
     security(("bearer" = []))
 )]

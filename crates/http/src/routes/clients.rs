@@ -1,6 +1,7 @@
 //! `/clients` (admin): API clients — service accounts for dashboards and partner sites — with
 //! scopes and organisations. The secret is shown once, in the `201` answer, and stored hashed.
 
+use crate::answers;
 use crate::caller::{CLIENT_SCOPES, Caller};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonObject, Qs, from_value};
@@ -173,10 +174,7 @@ fn scopes(raw: &[String], e: &mut FieldErrors) -> Vec<String> {
 /// ordered by name; their secrets are never shown again after creation.
 #[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Clients", body = ClientList),
-    (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    answers::BadCursor, answers::NoToken, answers::NotAdmin, answers::InvalidParameter,
 ), security(("bearer" = [])))]
 #[get("/clients")]
 pub async fn list_clients(
@@ -205,8 +203,7 @@ pub async fn list_clients(
 /// One API client: name, scopes, organisations and whether it is disabled; never its secret.
 #[utoipa::path(tag = "auth", params(ClientPath), responses(
     (status = 200, description = "The client", body = ClientDto),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    answers::NoToken, answers::NotAdmin,
     (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/clients/{id}")]
@@ -229,11 +226,8 @@ pub async fn get_client(
 /// with the same `Idempotency-Key` answers `409` with the client's `Location`, never the secret.
 #[utoipa::path(tag = "auth", request_body(content = ClientInput, content_type = "application/json"), responses(
     (status = 201, description = "Created; the only answer that shows the secret", body = CreatedClientDto),
-    (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    answers::MalformedJson, answers::NoToken, answers::NotAdmin, answers::NotJson,
+    answers::InvalidFields,
 ), security(("bearer" = [])))]
 #[post("/clients")]
 pub async fn create_client(
@@ -285,12 +279,9 @@ pub async fn create_client(
 /// disabled client's tokens stop working at once and it can get no new ones.
 #[utoipa::path(tag = "auth", params(ClientPath), request_body(content = ClientPatch, content_type = "application/merge-patch+json"), responses(
     (status = 200, description = "Changed", body = ClientDto),
-    (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    answers::MalformedJson, answers::NoToken, answers::NotAdmin,
     (status = 404, description = "No such client", body = Problem, content_type = "application/problem+json"),
-    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    answers::NotJson, answers::InvalidFields,
 ), security(("bearer" = [])))]
 #[patch("/clients/{id}")]
 pub async fn update_client(

@@ -1,18 +1,21 @@
 //! What partner sites mirror: the change feed and the map.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::cursor;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Qs;
 use crate::listing::{self, ParamErrors};
 use crate::respond;
+use crate::routes::records;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use legami_domain::{FieldError, IstatCode, ProvinceAbbr, ThemeCode};
+use legami_domain::{FieldError, IstatCode, Lab, Organisation, ProvinceAbbr, ThemeCode};
 use legami_persistence::KeysetPos;
 use legami_persistence::map::MapFilter;
+use legami_persistence::record::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -74,9 +77,7 @@ pub struct ChangeQuery {
     params(ChangeQuery),
     responses(
         (status = 200, description = "Changes after the cursor", body = ChangeFeed),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -188,9 +189,7 @@ const MAP_CAP: u64 = 5000;
                 "properties": {"type": "lab", "id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2c", "slug": "laboratorio-sociale-pavia-ovest-esempio",
                     "name": "Laboratorio Sociale Pavia Ovest (esempio)", "kind": "social_lab", "themes": ["green_spaces"],
                     "url": "/api/v1/labs/laboratorio-sociale-pavia-ovest-esempio"}}]})),
-        (status = 304, description = "Not modified"),
-        (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotAcceptable, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -249,8 +248,8 @@ pub async fn map(
         });
     }
     let filter = MapFilter {
-        labs: types.is_empty() || types.iter().any(|t| t == "lab"),
-        organisations: types.is_empty() || types.iter().any(|t| t == "organisation"),
+        labs: types.is_empty() || types.iter().any(|t| t == Lab::ENTITY),
+        organisations: types.is_empty() || types.iter().any(|t| t == Organisation::ENTITY),
         bbox,
         themes,
         kinds,
@@ -258,12 +257,15 @@ pub async fn map(
         municipalities: codes,
     };
     let points = legami_persistence::map::list(&state.db, &filter, MAP_CAP).await?;
-    let labs = points.iter().filter(|p| p.kind_of_record == "lab").count() as u64;
+    let labs = points
+        .iter()
+        .filter(|p| p.kind_of_record == Lab::ENTITY)
+        .count() as u64;
     let truncated = labs >= MAP_CAP || points.len() as u64 - labs >= MAP_CAP;
     let features: Vec<Value> = points
         .iter()
         .map(|p| {
-            let collection = if p.kind_of_record == "lab" { "labs" } else { "organisations" };
+            let collection = records::collection_of(p.kind_of_record).unwrap_or_default();
             json!({
                 "type": "Feature",
                 "id": p.id,

@@ -1,5 +1,6 @@
 //! `/indicators`: the catalogue of participation metrics.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{AggregationCode, IndicatorUnitCode};
 use crate::error::{ApiError, Problem};
@@ -140,7 +141,7 @@ pub async fn list_indicators(
     params(IndicatorPath),
     responses(
         (status = 200, description = "The indicator", body = IndicatorDto),
-        (status = 304, description = "Not modified"),
+        answers::NotModified,
         (status = 404, description = "No such indicator", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
@@ -170,11 +171,9 @@ pub async fn get_indicator(
     request_body(content = IndicatorInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Added", body = IndicatorDto),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken,
         (status = 409, description = "Code taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]

@@ -1,5 +1,6 @@
 //! `/labs`: Laboratori Sociali, civic centres and community hubs — physical places.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{
     AddressDto, ContactDto, LabKindCode, LocationDto, OperatorRoleCode, StatusCode as StatusSchema,
@@ -479,10 +480,7 @@ async fn resolve_organisations(
     responses(
         (status = 200, description = "A page of labs", body = LabList,
             content((LabList = "application/json"), (String = "text/csv"), (Value = "application/geo+json"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::NotAcceptable, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -539,9 +537,7 @@ pub async fn list_labs(
     params(LabPath, ("fields" = Option<String>, Query, description = "Comma-separated field names to return (plus `id`)")),
     responses(
         (status = 200, description = "The lab", body = LabDto),
-        (status = 304, description = "Not modified"),
-        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotVisible, answers::UnknownField,
     ),
     security((), ("bearer" = []))
 )]
@@ -566,13 +562,10 @@ pub async fn get_lab(
     request_body(content = LabInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = LabDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite,
+        answers::NoToken,
         (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::SlugTaken, answers::TooLarge, answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -597,14 +590,10 @@ pub async fn create_lab(
     request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `LabInput`"),
     responses(
         (status = 200, description = "Changed", body = LabDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken,
         (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::NotFound, answers::SlugTaken, answers::Stale, answers::NotJson,
+        answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -627,10 +616,7 @@ pub async fn update_lab(
     tag = "labs",
     params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
     ),
     security(("bearer" = []))
 )]
@@ -653,8 +639,7 @@ pub async fn delete_lab(
     params(LabPath),
     responses(
         (status = 200, description = "Restored (or was not deleted)", body = LabDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken, answers::NotFound,
     ),
     security(("bearer" = []))
 )]

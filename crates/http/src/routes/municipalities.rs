@@ -1,5 +1,6 @@
 //! `/municipalities`: the ISTAT list shipped with the binary (read-only reference data).
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::Qs;
@@ -200,10 +201,7 @@ fn keep_fields(fields: &respond::FieldSet, mut v: Value) -> Value {
     responses(
         (status = 200, description = "A page of municipalities", body = MunicipalityList,
             content((MunicipalityList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::NotAcceptable, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -334,7 +332,7 @@ pub async fn list_municipalities(
     params(MunicipalityPath),
     responses(
         (status = 200, description = "The municipality", body = MunicipalityDto),
-        (status = 304, description = "Not modified"),
+        answers::NotModified,
         (status = 404, description = "No such code", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))

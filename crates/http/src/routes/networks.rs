@@ -1,10 +1,11 @@
 //! `/networks`: standing networks such as the Rete dei Laboratori Sociali.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{
     StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
 };
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::{JsonObject, Qs};
 use crate::listing::{ParamErrors, timestamp};
 use crate::respond::{self};
@@ -307,9 +308,7 @@ const CSV_COLUMNS: &[&str] = &[
     params(NetworkQuery),
     responses(
         (status = 200, description = "A page of networks", body = NetworkList, content((NetworkList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -343,8 +342,7 @@ pub async fn list_networks(
     params(NetworkPath, writes::OneQuery),
     responses(
         (status = 200, description = "The network", body = NetworkDto),
-        (status = 304, description = "Not modified"),
-        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotVisible,
     ),
     security((), ("bearer" = []))
 )]
@@ -368,11 +366,8 @@ pub async fn get_network(
     request_body(content = NetworkInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = NetworkDto),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
+        answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -396,11 +391,8 @@ pub async fn create_network(
     request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `NetworkInput`"),
     responses(
         (status = 200, description = "Changed", body = NetworkDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
+        answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -423,10 +415,7 @@ pub async fn update_network(
     tag = "networks",
     params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
     ),
     security(("bearer" = []))
 )]
@@ -449,8 +438,7 @@ pub async fn delete_network(
     params(NetworkPath),
     responses(
         (status = 200, description = "Restored", body = NetworkDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken, answers::NotFound,
     ),
     security(("bearer" = []))
 )]

@@ -1,5 +1,6 @@
 //! `/organisations`: third-sector bodies, public bodies, companies, schools and informal groups.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{
     AddressDto, ContactDto, ContactPersonDto, LocationDto, OrganisationKindCode, RuntsSectionCode,
@@ -434,9 +435,7 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
                 (String = "text/csv"),
                 (Value = "application/geo+json"))),
         (status = 304, description = "Not modified (If-None-Match matched)"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::BadCursor, answers::NotAcceptable, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -480,9 +479,7 @@ pub async fn list_organisations(
     responses(
         (status = 200, description = "The organisation", body = OrganisationDto,
             headers(("ETag" = String, description = "Strong entity tag; send it back in If-Match to change the record"))),
-        (status = 304, description = "Not modified"),
-        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown field in `fields`", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotVisible, answers::UnknownField,
     ),
     security((), ("bearer" = []))
 )]
@@ -507,12 +504,9 @@ pub async fn get_organisation(
     responses(
         (status = 201, description = "Created", body = OrganisationDto,
             headers(("Location" = String, description = "URL of the new record"), ("ETag" = String, description = "Entity tag"))),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken,
         (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::TooLarge, answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -540,13 +534,9 @@ pub async fn create_organisation(
         example = json!({"description": "Nuova descrizione", "contact_person": null})),
     responses(
         (status = 200, description = "Changed", body = OrganisationDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken, answers::NotFound,
         (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::Stale, answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -569,10 +559,7 @@ pub async fn update_organisation(
     params(OrganisationPath,
         ("If-Match" = Option<String>, Header, description = "ETag from a previous read; stale is 412")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
         (status = 409, description = "The organisation leads live projects: change their lead first", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -596,8 +583,7 @@ pub async fn delete_organisation(
     params(OrganisationPath),
     responses(
         (status = 200, description = "Restored (or was not deleted)", body = OrganisationDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken, answers::NotFound,
     ),
     security(("bearer" = []))
 )]

@@ -1,5 +1,6 @@
 //! `/projects`: projects with their partners, funding, labs, territory and results.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{
     PartnerRoleCode, ProjectPhaseCode, StatusCode as StatusSchema, blank, missing, parse_id,
@@ -521,9 +522,7 @@ pub async fn results(
     params(ProjectQuery),
     responses(
         (status = 200, description = "A page of projects", body = ProjectList, content((ProjectList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -575,8 +574,7 @@ pub async fn list_projects(
     params(ProjectPath, writes::OneQuery),
     responses(
         (status = 200, description = "The project, with results per indicator", body = ProjectDto),
-        (status = 304, description = "Not modified"),
-        (status = 404, description = "Not found or not visible", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotVisible,
     ),
     security((), ("bearer" = []))
 )]
@@ -601,12 +599,9 @@ pub async fn get_project(
     request_body(content = ProjectInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ProjectDto),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken,
         (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::SlugTaken, answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -631,12 +626,9 @@ pub async fn create_project(
     request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `ProjectInput`"),
     responses(
         (status = 200, description = "Changed", body = ProjectDto),
-        (status = 400, description = "Malformed JSON, unknown or read-only field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedWrite, answers::NoToken,
         (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::NotFound, answers::Stale, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]
@@ -660,10 +652,7 @@ pub async fn update_project(
     tag = "projects",
     params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read or a write; stale is 412")),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
     ),
     security(("bearer" = []))
 )]
@@ -686,8 +675,7 @@ pub async fn delete_project(
     params(ProjectPath),
     responses(
         (status = 200, description = "Restored", body = ProjectDto),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+        answers::NoToken, answers::NotFound,
     ),
     security(("bearer" = []))
 )]

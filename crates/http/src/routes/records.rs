@@ -79,6 +79,22 @@ pub trait Resource: Record {
     }
 }
 
+/// The one place that maps a type name of the API (`lab`, as in the change feed, search hits
+/// and map points) to its collection (`labs`).
+pub fn collection_of(type_name: &str) -> Option<&'static str> {
+    use legami_domain::{Area, Lab, Network, Organisation, Project};
+    [
+        (Organisation::ENTITY, Organisation::COLLECTION),
+        (Lab::ENTITY, Lab::COLLECTION),
+        (Project::ENTITY, Project::COLLECTION),
+        (Network::ENTITY, Network::COLLECTION),
+        (Area::ENTITY, Area::COLLECTION),
+    ]
+    .into_iter()
+    .find(|(t, _)| *t == type_name)
+    .map(|(_, c)| c)
+}
+
 /// A record's path parameter: an id or a slug (anything else names nothing).
 pub fn key(raw: &str) -> Result<IdOrSlug, ApiError> {
     IdOrSlug::parse(raw).map_err(|_| ApiError::NotFound)

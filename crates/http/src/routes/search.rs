@@ -1,9 +1,10 @@
 //! `/search`: one query across organisations, labs, projects and networks, with facets.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::cursor;
 use crate::dto::LocationDto;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Qs;
 use crate::listing::{self, ParamErrors};
 use crate::respond;
@@ -124,9 +125,7 @@ pub struct SearchParams {
     params(SearchParams),
     responses(
         (status = 200, description = "Hits and facets", body = SearchResults),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]

@@ -1,5 +1,6 @@
 //! `/themes`: the controlled vocabulary behind every `themes[]` field and `theme` filter.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonObject, Qs, from_value};
@@ -119,9 +120,7 @@ pub struct ThemePath {
     responses(
         (status = 200, description = "A page of themes", body = ThemeList,
             content((ThemeList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
@@ -188,7 +187,7 @@ pub async fn list_themes(
     params(ThemePath),
     responses(
         (status = 200, description = "The theme", body = ThemeDto),
-        (status = 304, description = "Not modified"),
+        answers::NotModified,
         (status = 404, description = "No such theme", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("bearer" = []))
@@ -214,11 +213,9 @@ pub async fn get_theme(
     request_body(content = ThemeInput, content_type = "application/json"),
     responses(
         (status = 201, description = "Added", body = ThemeDto),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken,
         (status = 409, description = "Code taken", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        answers::NotJson, answers::InvalidFields,
     ),
     security(("bearer" = []))
 )]

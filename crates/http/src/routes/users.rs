@@ -1,5 +1,6 @@
 //! `/users` (admin): accounts with a role and organisations. Passwords are write-only.
 
+use crate::answers;
 use crate::auth::hash_password;
 use crate::caller::Caller;
 use crate::dto::parse_id;
@@ -156,10 +157,7 @@ pub(crate) async fn org_ids(
 /// whether disabled; never password hashes.
 #[utoipa::path(tag = "auth", params(PageQuery), responses(
     (status = 200, description = "Users", body = UserList),
-    (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+    answers::BadCursor, answers::NoToken, answers::NotAdmin, answers::InvalidParameter,
 ), security(("bearer" = [])))]
 #[get("/users")]
 pub async fn list_users(
@@ -186,8 +184,7 @@ pub async fn list_users(
 /// One user account: e-mail, name, role, organisations and whether disabled.
 #[utoipa::path(tag = "auth", params(UserPath), responses(
     (status = 200, description = "The user", body = UserDto),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    answers::NoToken, answers::NotAdmin,
     (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/users/{id}")]
@@ -211,11 +208,9 @@ pub async fn get_user(
 /// The password must be at least 10 characters; only its Argon2id hash is stored.
 #[utoipa::path(tag = "auth", request_body(content = UserInput, content_type = "application/json"), responses(
     (status = 201, description = "Created", body = UserDto),
-    (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    answers::MalformedJson, answers::NoToken, answers::NotAdmin,
     (status = 409, description = "E-mail taken", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    answers::InvalidFields,
 ), security(("bearer" = [])))]
 #[post("/users")]
 pub async fn create_user(
@@ -283,11 +278,9 @@ pub async fn create_user(
 /// tokens stop working at once and it can log in no more.
 #[utoipa::path(tag = "auth", params(UserPath), request_body(content = UserPatch, content_type = "application/merge-patch+json"), responses(
     (status = 200, description = "Changed", body = UserDto),
-    (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+    answers::MalformedJson, answers::NoToken, answers::NotAdmin,
     (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    answers::InvalidFields,
 ), security(("bearer" = [])))]
 #[patch("/users/{id}")]
 pub async fn update_user(

@@ -1,6 +1,7 @@
 //! `POST /projects/{id}/metrics`: batches of observations, all or nothing.
 
 use super::*;
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{blank, parse_id};
 use crate::error::{ApiError, Problem, ProblemField};
@@ -139,12 +140,10 @@ fn batch_items(raw: &[u8]) -> Result<(Vec<Result<MetricInput, ApiError>>, bool),
     request_body(content = Vec<MetricInput>, content_type = "application/json", description = "One `MetricInput` object, or an array of up to 1,000"),
     responses(
         (status = 201, description = "Stored; a single object answers a `MetricDto`, an array a `MetricBatchResult`", body = MetricBatchResult),
-        (status = 400, description = "Malformed JSON or unknown field", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        answers::MalformedJson, answers::NoToken,
         (status = 404, description = "No such project", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time (`LEGAMI_BODY_TIMEOUT_SECS`, 30 s by default, from its turn to be read); nothing was stored", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        answers::TooLarge, answers::NotJson,
         (status = 422, description = "Invalid rows; nothing was stored", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -1,9 +1,10 @@
 //! Participation metrics: batch ingestion per project, listing, and dashboard summaries.
 
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::number;
 use crate::dto::{MetricKindCode, parse_id};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Qs;
 use crate::listing::{self, CollectionSpec, Listing, ParamErrors, RawListArgs, parse_list_args};
 use crate::respond::{self, Format, schema_fields};
@@ -304,9 +305,7 @@ const CSV_COLUMNS: &[&str] = &[
     params(MetricQuery),
     responses(
         (status = 200, description = "A page of observations", body = MetricList, content((MetricList = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 400, description = "Bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::BadCursor, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]

@@ -1,9 +1,10 @@
 //! `GET /metrics/summary`: aggregates for dashboards, computed in the database.
 
 use super::*;
+use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{attainment, number};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::extract::Qs;
 use crate::listing::ParamErrors;
 use crate::respond::{self, Format};
@@ -81,9 +82,7 @@ pub struct SummaryDto {
     params(MetricQuery),
     responses(
         (status = 200, description = "Summary rows", body = SummaryDto, content((SummaryDto = "application/json"), (String = "text/csv"))),
-        (status = 304, description = "Not modified"),
-        (status = 406, description = "No acceptable representation", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        answers::NotModified, answers::NotAcceptable, answers::InvalidParameter,
     ),
     security((), ("bearer" = []))
 )]
