@@ -5,7 +5,7 @@ use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
 use crate::error::ApiError;
-use crate::extract::{JsonObject, Qs};
+use crate::extract::Qs;
 use crate::listing::ParamErrors;
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -260,127 +260,94 @@ pub async fn list_areas(
     records::list(&req, &state, caller, f, args).await
 }
 
-/// Get one area by id or slug.
-///
-/// An area with its municipalities (ISTAT codes). A draft area is `404` for anyone who may not see
-/// it, exactly as an area that does not exist. The `ETag` works with `If-None-Match` here and with
-/// `If-Match` on `PATCH`/`DELETE`.
-#[utoipa::path(
-    tag = "territory",
-    params(AreaPath, writes::OneQuery),
-    responses(
-        (status = 200, description = "The area", body = AreaDto),
-        answers::NotModified, answers::NotFound,
-    ),
-    security((), ("bearer" = []))
-)]
-#[get("/areas/{id}")]
-pub async fn get_area(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<AreaPath>,
-    q: Qs<writes::OneQuery>,
-) -> Result<HttpResponse, ApiError> {
-    records::get::<Area>(&req, &state, &caller, &path.id, q.0).await
-}
+records::record_routes! {
+    Area, AreaPath;
 
-/// Create an area (admin).
-///
-/// Areas are shared reference data, so only administrators create them. `municipalities` lists
-/// ISTAT codes (each once; unknown codes are a `422` naming the entry); the slug comes from the
-/// name unless given. Answers `201` with `Location` and the new area's `ETag`.
-#[utoipa::path(
-    tag = "territory",
-    request_body(content = AreaInput, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = AreaDto),
-        answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
-        answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/areas")]
-pub async fn create_area(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::create::<Area>(&req, &state, &caller, body).await
-}
+    /// Get one area by id or slug.
+    ///
+    /// An area with its municipalities (ISTAT codes). A draft area is `404` for anyone who may not see
+    /// it, exactly as an area that does not exist. The `ETag` works with `If-None-Match` here and with
+    /// `If-Match` on `PATCH`/`DELETE`.
+    #[utoipa::path(
+        tag = "territory",
+        params(AreaPath, writes::OneQuery),
+        responses(
+            (status = 200, description = "The area", body = AreaDto),
+            answers::NotModified, answers::NotFound,
+        ),
+        security((), ("bearer" = []))
+    )]
+    #[get("/areas/{id}")]
+    get get_area;
 
-/// Change an area with a JSON merge patch (admin).
-///
-/// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged area is
-/// validated as a whole. `If-Match` with the area's `ETag` makes the change conditional (`412` when
-/// someone changed it first).
-#[utoipa::path(
-    tag = "territory",
-    params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `AreaInput`"),
-    responses(
-        (status = 200, description = "Changed", body = AreaDto),
-        answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
-        answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/areas/{id}")]
-pub async fn update_area(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<AreaPath>,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::update::<Area>(&req, &state, &caller, &path.id, body).await
-}
+    /// Create an area (admin).
+    ///
+    /// Areas are shared reference data, so only administrators create them. `municipalities` lists
+    /// ISTAT codes (each once; unknown codes are a `422` naming the entry); the slug comes from the
+    /// name unless given. Answers `201` with `Location` and the new area's `ETag`.
+    #[utoipa::path(
+        tag = "territory",
+        request_body(content = AreaInput, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Created", body = AreaDto),
+            answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
+            answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/areas")]
+    create create_area;
 
-/// Delete an area (soft, admin).
-///
-/// A soft delete: the area disappears from reads, filters and the map, and the change feed reports
-/// a `delete`; an administrator can restore it. Send the area's `ETag` in `If-Match` to delete only
-/// the version you read (`412` otherwise).
-#[utoipa::path(
-    tag = "territory",
-    params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    responses(
-        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/areas/{id}")]
-pub async fn delete_area(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<AreaPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::delete::<Area>(&req, &state, &caller, &path.id).await
-}
+    /// Change an area with a JSON merge patch (admin).
+    ///
+    /// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged area is
+    /// validated as a whole. `If-Match` with the area's `ETag` makes the change conditional (`412` when
+    /// someone changed it first).
+    #[utoipa::path(
+        tag = "territory",
+        params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `AreaInput`"),
+        responses(
+            (status = 200, description = "Changed", body = AreaDto),
+            answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
+            answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[patch("/areas/{id}")]
+    update update_area;
 
-/// Restore a deleted area (admin).
-///
-/// Brings a soft-deleted area back as it was when deleted, with a new version; `409` when its slug
-/// was taken meanwhile.
-#[utoipa::path(
-    tag = "territory",
-    params(AreaPath),
-    responses(
-        (status = 200, description = "Restored", body = AreaDto),
-        answers::NoToken, answers::NotFound,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/areas/{id}/restore")]
-pub async fn restore_area(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<AreaPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::restore::<Area>(&req, &state, &caller, &path.id).await
+    /// Delete an area (soft, admin).
+    ///
+    /// A soft delete: the area disappears from reads, filters and the map, and the change feed reports
+    /// a `delete`; an administrator can restore it. Send the area's `ETag` in `If-Match` to delete only
+    /// the version you read (`412` otherwise).
+    #[utoipa::path(
+        tag = "territory",
+        params(AreaPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        responses(
+            answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
+        ),
+        security(("bearer" = []))
+    )]
+    #[delete("/areas/{id}")]
+    delete delete_area;
+
+    /// Restore a deleted area (admin).
+    ///
+    /// Brings a soft-deleted area back as it was when deleted, with a new version; `409` when its slug
+    /// was taken meanwhile.
+    #[utoipa::path(
+        tag = "territory",
+        params(AreaPath),
+        responses(
+            (status = 200, description = "Restored", body = AreaDto),
+            answers::NoToken, answers::NotFound,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/areas/{id}/restore")]
+    restore restore_area;
 }
 
 impl Resource for Area {

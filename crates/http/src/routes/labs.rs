@@ -7,11 +7,10 @@ use crate::dto::{
     WeekdayCode, blank, missing, parse_id, parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs};
+use crate::extract::Qs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self, Format};
 use crate::routes::records::{self, Resource};
-use crate::routes::writes;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
@@ -527,130 +526,97 @@ pub async fn list_labs(
     records::list(&req, &state, caller, f, args).await
 }
 
-/// Get one lab by id or slug.
-///
-/// A lab with its operators, address, position, opening hours and contact. Drafts are `404` for
-/// anyone who may not see them; private contact details are shown only to the members of its
-/// organisations. `fields` picks top-level fields; the `ETag` works with `If-Match` on writes.
-#[utoipa::path(
-    tag = "labs",
-    params(LabPath, ("fields" = Option<String>, Query, description = "Comma-separated field names to return (plus `id`)")),
-    responses(
-        (status = 200, description = "The lab", body = LabDto),
-        answers::NotModified, answers::NotVisible, answers::UnknownField,
-    ),
-    security((), ("bearer" = []))
-)]
-#[get("/labs/{id}")]
-pub async fn get_lab(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<LabPath>,
-    q: Qs<writes::OneQuery>,
-) -> Result<HttpResponse, ApiError> {
-    records::get::<Lab>(&req, &state, &caller, &path.id, q.0).await
-}
+records::record_routes! {
+    Lab, LabPath;
 
-/// Create a lab.
-///
-/// Creates a lab run by organisations (`operators`); a published lab needs at least one `manager`,
-/// and an editor may name as `manager` only an organisation it is a member of. `location` is an
-/// object `{lat, lon}`. Answers `201` with `Location` and `ETag`.
-#[utoipa::path(
-    tag = "labs",
-    request_body(content = LabInput, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = LabDto),
-        answers::MalformedWrite,
-        answers::NoToken,
-        (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        answers::SlugTaken, answers::TooLarge, answers::NotJson, answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/labs")]
-pub async fn create_lab(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::create::<Lab>(&req, &state, &caller, body).await
-}
+    /// Get one lab by id or slug.
+    ///
+    /// A lab with its operators, address, position, opening hours and contact. Drafts are `404` for
+    /// anyone who may not see them; private contact details are shown only to the members of its
+    /// organisations. `fields` picks top-level fields; the `ETag` works with `If-Match` on writes.
+    #[utoipa::path(
+        tag = "labs",
+        params(LabPath, ("fields" = Option<String>, Query, description = "Comma-separated field names to return (plus `id`)")),
+        responses(
+            (status = 200, description = "The lab", body = LabDto),
+            answers::NotModified, answers::NotVisible, answers::UnknownField,
+        ),
+        security((), ("bearer" = []))
+    )]
+    #[get("/labs/{id}")]
+    get get_lab;
 
-/// Change a lab with a JSON merge patch (RFC 7396).
-///
-/// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged lab is
-/// validated as a whole, including who may be named as its `manager`. `If-Match` with the lab's
-/// `ETag` makes the change conditional (`412`).
-#[utoipa::path(
-    tag = "labs",
-    params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `LabInput`"),
-    responses(
-        (status = 200, description = "Changed", body = LabDto),
-        answers::MalformedWrite, answers::NoToken,
-        (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        answers::NotFound, answers::SlugTaken, answers::Stale, answers::NotJson,
-        answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/labs/{id}")]
-pub async fn update_lab(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<LabPath>,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::update::<Lab>(&req, &state, &caller, &path.id, body).await
-}
+    /// Create a lab.
+    ///
+    /// Creates a lab run by organisations (`operators`); a published lab needs at least one `manager`,
+    /// and an editor may name as `manager` only an organisation it is a member of. `location` is an
+    /// object `{lat, lon}`. Answers `201` with `Location` and `ETag`.
+    #[utoipa::path(
+        tag = "labs",
+        request_body(content = LabInput, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Created", body = LabDto),
+            answers::MalformedWrite,
+            answers::NoToken,
+            (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
+            answers::SlugTaken, answers::TooLarge, answers::NotJson, answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/labs")]
+    create create_lab;
 
-/// Delete a lab (soft; an admin can restore it).
-///
-/// A soft delete: the lab leaves reads, search and the map, and the change feed reports a `delete`;
-/// an administrator can restore it. `If-Match` with the lab's `ETag` makes it conditional (`412`).
-#[utoipa::path(
-    tag = "labs",
-    params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    responses(
-        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/labs/{id}")]
-pub async fn delete_lab(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<LabPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::delete::<Lab>(&req, &state, &caller, &path.id).await
-}
+    /// Change a lab with a JSON merge patch (RFC 7396).
+    ///
+    /// Send only the fields to change (RFC 7396: `null` clears an optional field); the merged lab is
+    /// validated as a whole, including who may be named as its `manager`. `If-Match` with the lab's
+    /// `ETag` makes the change conditional (`412`).
+    #[utoipa::path(
+        tag = "labs",
+        params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `LabInput`"),
+        responses(
+            (status = 200, description = "Changed", body = LabDto),
+            answers::MalformedWrite, answers::NoToken,
+            (status = 403, description = "Not a member of an organisation the lab belongs to, or naming as `manager` an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
+            answers::NotFound, answers::SlugTaken, answers::Stale, answers::NotJson,
+            answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[patch("/labs/{id}")]
+    update update_lab;
 
-/// Restore a deleted lab (admin).
-///
-/// Brings a soft-deleted lab back as it was when deleted, with a new version; `409` when its slug
-/// was taken meanwhile.
-#[utoipa::path(
-    tag = "labs",
-    params(LabPath),
-    responses(
-        (status = 200, description = "Restored (or was not deleted)", body = LabDto),
-        answers::NoToken, answers::NotFound,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/labs/{id}/restore")]
-pub async fn restore_lab(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<LabPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::restore::<Lab>(&req, &state, &caller, &path.id).await
+    /// Delete a lab (soft; an admin can restore it).
+    ///
+    /// A soft delete: the lab leaves reads, search and the map, and the change feed reports a `delete`;
+    /// an administrator can restore it. `If-Match` with the lab's `ETag` makes it conditional (`412`).
+    #[utoipa::path(
+        tag = "labs",
+        params(LabPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        responses(
+            answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
+        ),
+        security(("bearer" = []))
+    )]
+    #[delete("/labs/{id}")]
+    delete delete_lab;
+
+    /// Restore a deleted lab (admin).
+    ///
+    /// Brings a soft-deleted lab back as it was when deleted, with a new version; `409` when its slug
+    /// was taken meanwhile.
+    #[utoipa::path(
+        tag = "labs",
+        params(LabPath),
+        responses(
+            (status = 200, description = "Restored (or was not deleted)", body = LabDto),
+            answers::NoToken, answers::NotFound,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/labs/{id}/restore")]
+    restore restore_lab;
 }
 
 impl Resource for Lab {

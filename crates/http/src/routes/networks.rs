@@ -6,7 +6,7 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
 };
 use crate::error::ApiError;
-use crate::extract::{JsonObject, Qs};
+use crate::extract::Qs;
 use crate::listing::{ParamErrors, timestamp};
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -332,124 +332,91 @@ pub async fn list_networks(
     records::list(&req, &state, caller, f, args).await
 }
 
-/// Get one network by id or slug.
-///
-/// A network with its coordinator and members. Members you may not see (draft labs or organisations
-/// of others) are left out of the list; the `ETag` is the stored record's, so it works with
-/// `If-Match` on writes.
-#[utoipa::path(
-    tag = "networks",
-    params(NetworkPath, writes::OneQuery),
-    responses(
-        (status = 200, description = "The network", body = NetworkDto),
-        answers::NotModified, answers::NotVisible,
-    ),
-    security((), ("bearer" = []))
-)]
-#[get("/networks/{id}")]
-pub async fn get_network(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<NetworkPath>,
-    q: Qs<writes::OneQuery>,
-) -> Result<HttpResponse, ApiError> {
-    records::get::<Network>(&req, &state, &caller, &path.id, q.0).await
-}
+records::record_routes! {
+    Network, NetworkPath;
 
-/// Create a network.
-///
-/// Creates a network of organisations and labs (each member once); an editor may create one only
-/// with a `coordinator_id` it is a member of. Answers `201` with `Location` and `ETag`.
-#[utoipa::path(
-    tag = "networks",
-    request_body(content = NetworkInput, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = NetworkDto),
-        answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
-        answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/networks")]
-pub async fn create_network(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::create::<Network>(&req, &state, &caller, body).await
-}
+    /// Get one network by id or slug.
+    ///
+    /// A network with its coordinator and members. Members you may not see (draft labs or organisations
+    /// of others) are left out of the list; the `ETag` is the stored record's, so it works with
+    /// `If-Match` on writes.
+    #[utoipa::path(
+        tag = "networks",
+        params(NetworkPath, writes::OneQuery),
+        responses(
+            (status = 200, description = "The network", body = NetworkDto),
+            answers::NotModified, answers::NotVisible,
+        ),
+        security((), ("bearer" = []))
+    )]
+    #[get("/networks/{id}")]
+    get get_network;
 
-/// Change a network with a JSON merge patch.
-///
-/// Send only the fields to change (RFC 7396); `members` replaces the whole list. The merged network
-/// is validated as a whole; `If-Match` makes the change conditional (`412`).
-#[utoipa::path(
-    tag = "networks",
-    params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `NetworkInput`"),
-    responses(
-        (status = 200, description = "Changed", body = NetworkDto),
-        answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
-        answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/networks/{id}")]
-pub async fn update_network(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<NetworkPath>,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::update::<Network>(&req, &state, &caller, &path.id, body).await
-}
+    /// Create a network.
+    ///
+    /// Creates a network of organisations and labs (each member once); an editor may create one only
+    /// with a `coordinator_id` it is a member of. Answers `201` with `Location` and `ETag`.
+    #[utoipa::path(
+        tag = "networks",
+        request_body(content = NetworkInput, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Created", body = NetworkDto),
+            answers::MalformedJson, answers::NoToken, answers::SlugTaken, answers::NotJson,
+            answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/networks")]
+    create create_network;
 
-/// Delete a network (soft).
-///
-/// A soft delete: the network leaves reads and the change feed reports a `delete`; an administrator
-/// can restore it. `If-Match` with its `ETag` makes it conditional (`412`).
-#[utoipa::path(
-    tag = "networks",
-    params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
-    responses(
-        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/networks/{id}")]
-pub async fn delete_network(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<NetworkPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::delete::<Network>(&req, &state, &caller, &path.id).await
-}
+    /// Change a network with a JSON merge patch.
+    ///
+    /// Send only the fields to change (RFC 7396); `members` replaces the whole list. The merged network
+    /// is validated as a whole; `If-Match` makes the change conditional (`412`).
+    #[utoipa::path(
+        tag = "networks",
+        params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `NetworkInput`"),
+        responses(
+            (status = 200, description = "Changed", body = NetworkDto),
+            answers::MalformedWrite, answers::NoToken, answers::NotFound, answers::Stale,
+            answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[patch("/networks/{id}")]
+    update update_network;
 
-/// Restore a deleted network (admin).
-///
-/// Brings a soft-deleted network back as it was when deleted, with a new version; `409` when its
-/// slug was taken meanwhile.
-#[utoipa::path(
-    tag = "networks",
-    params(NetworkPath),
-    responses(
-        (status = 200, description = "Restored", body = NetworkDto),
-        answers::NoToken, answers::NotFound,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/networks/{id}/restore")]
-pub async fn restore_network(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<NetworkPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::restore::<Network>(&req, &state, &caller, &path.id).await
+    /// Delete a network (soft).
+    ///
+    /// A soft delete: the network leaves reads and the change feed reports a `delete`; an administrator
+    /// can restore it. `If-Match` with its `ETag` makes it conditional (`412`).
+    #[utoipa::path(
+        tag = "networks",
+        params(NetworkPath, ("If-Match" = Option<String>, Header, description = "ETag from a previous full read; stale is 412")),
+        responses(
+            answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
+        ),
+        security(("bearer" = []))
+    )]
+    #[delete("/networks/{id}")]
+    delete delete_network;
+
+    /// Restore a deleted network (admin).
+    ///
+    /// Brings a soft-deleted network back as it was when deleted, with a new version; `409` when its
+    /// slug was taken meanwhile.
+    #[utoipa::path(
+        tag = "networks",
+        params(NetworkPath),
+        responses(
+            (status = 200, description = "Restored", body = NetworkDto),
+            answers::NoToken, answers::NotFound,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/networks/{id}/restore")]
+    restore restore_network;
 }
 
 impl Resource for Network {

@@ -7,7 +7,7 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs};
+use crate::extract::Qs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self, Format};
 use crate::routes::records::{self, Resource};
@@ -470,131 +470,98 @@ pub async fn list_organisations(
     records::list(&req, &state, caller, f, args).await
 }
 
-/// Get one organisation by id or slug.
-///
-/// Drafts and archived records are `404` to callers who cannot read drafts.
-#[utoipa::path(
-    tag = "organisations",
-    params(OrganisationPath, writes::OneQuery),
-    responses(
-        (status = 200, description = "The organisation", body = OrganisationDto,
-            headers(("ETag" = String, description = "Strong entity tag; send it back in If-Match to change the record"))),
-        answers::NotModified, answers::NotVisible, answers::UnknownField,
-    ),
-    security((), ("bearer" = []))
-)]
-#[get("/organisations/{id}")]
-pub async fn get_organisation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<OrganisationPath>,
-    q: Qs<writes::OneQuery>,
-) -> Result<HttpResponse, ApiError> {
-    records::get::<Organisation>(&req, &state, &caller, &path.id, q.0).await
-}
+records::record_routes! {
+    Organisation, OrganisationPath;
 
-/// Create an organisation.
-///
-/// The slug is derived from the name (accents folded, a numeric suffix added when taken) unless
-/// given; a given slug or tax code that is taken is a `409`.
-#[utoipa::path(
-    tag = "organisations",
-    request_body(content = OrganisationInput, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = OrganisationDto,
-            headers(("Location" = String, description = "URL of the new record"), ("ETag" = String, description = "Entity tag"))),
-        answers::MalformedWrite, answers::NoToken,
-        (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
-        answers::TooLarge, answers::NotJson, answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/organisations")]
-pub async fn create_organisation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::create::<Organisation>(&req, &state, &caller, body).await
-}
+    /// Get one organisation by id or slug.
+    ///
+    /// Drafts and archived records are `404` to callers who cannot read drafts.
+    #[utoipa::path(
+        tag = "organisations",
+        params(OrganisationPath, writes::OneQuery),
+        responses(
+            (status = 200, description = "The organisation", body = OrganisationDto,
+                headers(("ETag" = String, description = "Strong entity tag; send it back in If-Match to change the record"))),
+            answers::NotModified, answers::NotVisible, answers::UnknownField,
+        ),
+        security((), ("bearer" = []))
+    )]
+    #[get("/organisations/{id}")]
+    get get_organisation;
 
-/// Change an organisation with a JSON merge patch (RFC 7396).
-///
-/// Send only what changes; `null` removes an optional field. `If-Match` with the ETag of a
-/// previous full read (without `fields=`) makes the change fail with `412` if someone else
-/// changed the record meanwhile.
-#[utoipa::path(
-    tag = "organisations",
-    params(OrganisationPath,
-        ("If-Match" = Option<String>, Header, description = "ETag from a previous read; stale is 412")),
-    request_body(content = Value, content_type = "application/merge-patch+json",
-        description = "A merge patch over the fields of `OrganisationInput`",
-        example = json!({"description": "Nuova descrizione", "contact_person": null})),
-    responses(
-        (status = 200, description = "Changed", body = OrganisationDto),
-        answers::MalformedWrite, answers::NoToken, answers::NotFound,
-        (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
-        answers::Stale, answers::NotJson, answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/organisations/{id}")]
-pub async fn update_organisation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<OrganisationPath>,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::update::<Organisation>(&req, &state, &caller, &path.id, body).await
-}
+    /// Create an organisation.
+    ///
+    /// The slug is derived from the name (accents folded, a numeric suffix added when taken) unless
+    /// given; a given slug or tax code that is taken is a `409`.
+    #[utoipa::path(
+        tag = "organisations",
+        request_body(content = OrganisationInput, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Created", body = OrganisationDto,
+                headers(("Location" = String, description = "URL of the new record"), ("ETag" = String, description = "Entity tag"))),
+            answers::MalformedWrite, answers::NoToken,
+            (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
+            answers::TooLarge, answers::NotJson, answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/organisations")]
+    create create_organisation;
 
-/// Delete an organisation (soft).
-///
-/// It leaves every listing and becomes a tombstone in the change feed; an admin can restore it.
-#[utoipa::path(
-    tag = "organisations",
-    params(OrganisationPath,
-        ("If-Match" = Option<String>, Header, description = "ETag from a previous read; stale is 412")),
-    responses(
-        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
-        (status = 409, description = "The organisation leads live projects: change their lead first", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/organisations/{id}")]
-pub async fn delete_organisation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<OrganisationPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::delete::<Organisation>(&req, &state, &caller, &path.id).await
-}
+    /// Change an organisation with a JSON merge patch (RFC 7396).
+    ///
+    /// Send only what changes; `null` removes an optional field. `If-Match` with the ETag of a
+    /// previous full read (without `fields=`) makes the change fail with `412` if someone else
+    /// changed the record meanwhile.
+    #[utoipa::path(
+        tag = "organisations",
+        params(OrganisationPath,
+            ("If-Match" = Option<String>, Header, description = "ETag from a previous read; stale is 412")),
+        request_body(content = Value, content_type = "application/merge-patch+json",
+            description = "A merge patch over the fields of `OrganisationInput`",
+            example = json!({"description": "Nuova descrizione", "contact_person": null})),
+        responses(
+            (status = 200, description = "Changed", body = OrganisationDto),
+            answers::MalformedWrite, answers::NoToken, answers::NotFound,
+            (status = 409, description = "Slug or tax code taken", body = Problem, content_type = "application/problem+json"),
+            answers::Stale, answers::NotJson, answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[patch("/organisations/{id}")]
+    update update_organisation;
 
-/// Restore a deleted organisation (admin).
-///
-/// Brings a soft-deleted organisation back as it was when deleted, with a new version; `409` when
-/// its slug or tax code was taken meanwhile.
-#[utoipa::path(
-    tag = "organisations",
-    params(OrganisationPath),
-    responses(
-        (status = 200, description = "Restored (or was not deleted)", body = OrganisationDto),
-        answers::NoToken, answers::NotFound,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/organisations/{id}/restore")]
-pub async fn restore_organisation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<OrganisationPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::restore::<Organisation>(&req, &state, &caller, &path.id).await
+    /// Delete an organisation (soft).
+    ///
+    /// It leaves every listing and becomes a tombstone in the change feed; an admin can restore it.
+    #[utoipa::path(
+        tag = "organisations",
+        params(OrganisationPath,
+            ("If-Match" = Option<String>, Header, description = "ETag from a previous read; stale is 412")),
+        responses(
+            answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
+            (status = 409, description = "The organisation leads live projects: change their lead first", body = Problem, content_type = "application/problem+json"),
+        ),
+        security(("bearer" = []))
+    )]
+    #[delete("/organisations/{id}")]
+    delete delete_organisation;
+
+    /// Restore a deleted organisation (admin).
+    ///
+    /// Brings a soft-deleted organisation back as it was when deleted, with a new version; `409` when
+    /// its slug or tax code was taken meanwhile.
+    #[utoipa::path(
+        tag = "organisations",
+        params(OrganisationPath),
+        responses(
+            (status = 200, description = "Restored (or was not deleted)", body = OrganisationDto),
+            answers::NoToken, answers::NotFound,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/organisations/{id}/restore")]
+    restore restore_organisation;
 }
 
 impl Resource for Organisation {

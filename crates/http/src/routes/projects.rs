@@ -7,7 +7,7 @@ use crate::dto::{
     parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{JsonObject, Qs};
+use crate::extract::Qs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -563,130 +563,97 @@ pub async fn list_projects(
     records::list(&req, &state, caller, f, args).await
 }
 
-/// Get one project by id or slug, with its `results[]`.
-///
-/// A project with its partners, funding, labs and municipalities, and `results[]`: per indicator,
-/// the actual and target totals computed from its observations. The `ETag` works with `If-Match` on
-/// `PATCH`/`DELETE` (the record part is compared, so the results may change without making it
-/// stale).
-#[utoipa::path(
-    tag = "projects",
-    params(ProjectPath, writes::OneQuery),
-    responses(
-        (status = 200, description = "The project, with results per indicator", body = ProjectDto),
-        answers::NotModified, answers::NotVisible,
-    ),
-    security((), ("bearer" = []))
-)]
-#[get("/projects/{id}")]
-pub async fn get_project(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<ProjectPath>,
-    q: Qs<writes::OneQuery>,
-) -> Result<HttpResponse, ApiError> {
-    records::get::<Project>(&req, &state, &caller, &path.id, q.0).await
-}
+records::record_routes! {
+    Project, ProjectPath;
 
-/// Create a project.
-///
-/// Creates a project with its lead organisation, partners, funding and municipalities. An editor
-/// may name as lead (`lead_organisation_id`, or a partner with role `lead`) only an organisation it
-/// is a member of; partners may be any organisation. Answers `201` with `Location` and `ETag`.
-#[utoipa::path(
-    tag = "projects",
-    request_body(content = ProjectInput, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = ProjectDto),
-        answers::MalformedJson, answers::NoToken,
-        (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        answers::SlugTaken, answers::NotJson, answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/projects")]
-pub async fn create_project(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::create::<Project>(&req, &state, &caller, body).await
-}
+    /// Get one project by id or slug, with its `results[]`.
+    ///
+    /// A project with its partners, funding, labs and municipalities, and `results[]`: per indicator,
+    /// the actual and target totals computed from its observations. The `ETag` works with `If-Match` on
+    /// `PATCH`/`DELETE` (the record part is compared, so the results may change without making it
+    /// stale).
+    #[utoipa::path(
+        tag = "projects",
+        params(ProjectPath, writes::OneQuery),
+        responses(
+            (status = 200, description = "The project, with results per indicator", body = ProjectDto),
+            answers::NotModified, answers::NotVisible,
+        ),
+        security((), ("bearer" = []))
+    )]
+    #[get("/projects/{id}")]
+    get get_project;
 
-/// Change a project with a JSON merge patch.
-///
-/// Send only the fields to change (RFC 7396: `null` clears an optional field); lists are replaced
-/// whole. The merged project is validated as a whole, including who may be named as lead.
-/// `If-Match` makes the change conditional (`412`).
-#[utoipa::path(
-    tag = "projects",
-    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read (with or without `results`, any `fields`) or a write; stale is 412")),
-    request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `ProjectInput`"),
-    responses(
-        (status = 200, description = "Changed", body = ProjectDto),
-        answers::MalformedWrite, answers::NoToken,
-        (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
-        answers::NotFound, answers::Stale, answers::InvalidFields,
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/projects/{id}")]
-pub async fn update_project(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<ProjectPath>,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
-    records::update::<Project>(&req, &state, &caller, &path.id, body).await
-}
+    /// Create a project.
+    ///
+    /// Creates a project with its lead organisation, partners, funding and municipalities. An editor
+    /// may name as lead (`lead_organisation_id`, or a partner with role `lead`) only an organisation it
+    /// is a member of; partners may be any organisation. Answers `201` with `Location` and `ETag`.
+    #[utoipa::path(
+        tag = "projects",
+        request_body(content = ProjectInput, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Created", body = ProjectDto),
+            answers::MalformedJson, answers::NoToken,
+            (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
+            answers::SlugTaken, answers::NotJson, answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/projects")]
+    create create_project;
 
-/// Delete a project (soft).
-///
-/// A soft delete: the project and its figures leave reads and summaries, and the change feed
-/// reports a `delete`; an administrator can restore it. `If-Match` with its `ETag` makes it
-/// conditional (`412`).
-#[utoipa::path(
-    tag = "projects",
-    params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read or a write; stale is 412")),
-    responses(
-        answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/projects/{id}")]
-pub async fn delete_project(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<ProjectPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::delete::<Project>(&req, &state, &caller, &path.id).await
-}
+    /// Change a project with a JSON merge patch.
+    ///
+    /// Send only the fields to change (RFC 7396: `null` clears an optional field); lists are replaced
+    /// whole. The merged project is validated as a whole, including who may be named as lead.
+    /// `If-Match` makes the change conditional (`412`).
+    #[utoipa::path(
+        tag = "projects",
+        params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read (with or without `results`, any `fields`) or a write; stale is 412")),
+        request_body(content = Value, content_type = "application/merge-patch+json", description = "A merge patch over the fields of `ProjectInput`"),
+        responses(
+            (status = 200, description = "Changed", body = ProjectDto),
+            answers::MalformedWrite, answers::NoToken,
+            (status = 403, description = "Not a member of an organisation the project belongs to, or naming as lead (`lead_organisation_id`, a partner with role `lead`) an organisation you are not a member of", body = Problem, content_type = "application/problem+json"),
+            answers::NotFound, answers::Stale, answers::InvalidFields,
+        ),
+        security(("bearer" = []))
+    )]
+    #[patch("/projects/{id}")]
+    update update_project;
 
-/// Restore a deleted project (admin).
-///
-/// Brings a soft-deleted project back as it was when deleted, with its observations, with a new
-/// version; `409` when its slug was taken meanwhile.
-#[utoipa::path(
-    tag = "projects",
-    params(ProjectPath),
-    responses(
-        (status = 200, description = "Restored", body = ProjectDto),
-        answers::NoToken, answers::NotFound,
-    ),
-    security(("bearer" = []))
-)]
-#[post("/projects/{id}/restore")]
-pub async fn restore_project(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<ProjectPath>,
-) -> Result<HttpResponse, ApiError> {
-    records::restore::<Project>(&req, &state, &caller, &path.id).await
+    /// Delete a project (soft).
+    ///
+    /// A soft delete: the project and its figures leave reads and summaries, and the change feed
+    /// reports a `delete`; an administrator can restore it. `If-Match` with its `ETag` makes it
+    /// conditional (`412`).
+    #[utoipa::path(
+        tag = "projects",
+        params(ProjectPath, ("If-Match" = Option<String>, Header, description = "ETag of the project, as returned by a read or a write; stale is 412")),
+        responses(
+            answers::Deleted, answers::NoToken, answers::NotFound, answers::Stale,
+        ),
+        security(("bearer" = []))
+    )]
+    #[delete("/projects/{id}")]
+    delete delete_project;
+
+    /// Restore a deleted project (admin).
+    ///
+    /// Brings a soft-deleted project back as it was when deleted, with its observations, with a new
+    /// version; `409` when its slug was taken meanwhile.
+    #[utoipa::path(
+        tag = "projects",
+        params(ProjectPath),
+        responses(
+            (status = 200, description = "Restored", body = ProjectDto),
+            answers::NoToken, answers::NotFound,
+        ),
+        security(("bearer" = []))
+    )]
+    #[post("/projects/{id}/restore")]
+    restore restore_project;
 }
 
 impl Resource for Project {

@@ -279,3 +279,70 @@ where
     )
     .await
 }
+
+/// The handlers of a record resource's one-record operations, from their OpenAPI and route
+/// attributes: `get`, `create`, `update` (merge patch), `delete`, `restore`, each calling the
+/// generic operation of this module. What stays with the resource is what its attributes say.
+macro_rules! record_routes {
+    (
+        $r:ty, $path:ty;
+        $(#[$g:meta])* get $get:ident;
+        $(#[$c:meta])* create $create:ident;
+        $(#[$u:meta])* update $update:ident;
+        $(#[$d:meta])* delete $delete:ident;
+        $(#[$x:meta])* restore $restore:ident;
+    ) => {
+        $(#[$g])*
+        pub async fn $get(
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::state::AppState>,
+            caller: $crate::caller::Caller,
+            path: actix_web::web::Path<$path>,
+            q: $crate::extract::Qs<$crate::routes::writes::OneQuery>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::records::get::<$r>(&req, &state, &caller, &path.id, q.0).await
+        }
+
+        $(#[$c])*
+        pub async fn $create(
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::state::AppState>,
+            caller: $crate::caller::Caller,
+            body: $crate::extract::JsonObject,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::records::create::<$r>(&req, &state, &caller, body).await
+        }
+
+        $(#[$u])*
+        pub async fn $update(
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::state::AppState>,
+            caller: $crate::caller::Caller,
+            path: actix_web::web::Path<$path>,
+            body: $crate::extract::JsonObject,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::records::update::<$r>(&req, &state, &caller, &path.id, body).await
+        }
+
+        $(#[$d])*
+        pub async fn $delete(
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::state::AppState>,
+            caller: $crate::caller::Caller,
+            path: actix_web::web::Path<$path>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::records::delete::<$r>(&req, &state, &caller, &path.id).await
+        }
+
+        $(#[$x])*
+        pub async fn $restore(
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::state::AppState>,
+            caller: $crate::caller::Caller,
+            path: actix_web::web::Path<$path>,
+        ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
+            $crate::routes::records::restore::<$r>(&req, &state, &caller, &path.id).await
+        }
+    };
+}
+pub(crate) use record_routes;
