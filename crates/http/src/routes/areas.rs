@@ -261,7 +261,7 @@ pub async fn list_areas(
 }
 
 records::record_routes! {
-    Area, AreaPath;
+    Area, AreaPath, list_areas;
 
     /// Get one area by id or slug.
     ///

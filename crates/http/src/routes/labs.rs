@@ -527,7 +527,7 @@ pub async fn list_labs(
 }
 
 records::record_routes! {
-    Lab, LabPath;
+    Lab, LabPath, list_labs;
 
     /// Get one lab by id or slug.
     ///

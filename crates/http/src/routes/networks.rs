@@ -333,7 +333,7 @@ pub async fn list_networks(
 }
 
 records::record_routes! {
-    Network, NetworkPath;
+    Network, NetworkPath, list_networks;
 
     /// Get one network by id or slug.
     ///

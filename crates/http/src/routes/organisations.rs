@@ -471,7 +471,7 @@ pub async fn list_organisations(
 }
 
 records::record_routes! {
-    Organisation, OrganisationPath;
+    Organisation, OrganisationPath, list_organisations;
 
     /// Get one organisation by id or slug.
     ///

@@ -564,7 +564,7 @@ pub async fn list_projects(
 }
 
 records::record_routes! {
-    Project, ProjectPath;
+    Project, ProjectPath, list_projects;
 
     /// Get one project by id or slug, with its `results[]`.
     ///

@@ -282,10 +282,11 @@ where
 
 /// The handlers of a record resource's one-record operations, from their OpenAPI and route
 /// attributes: `get`, `create`, `update` (merge patch), `delete`, `restore`, each calling the
-/// generic operation of this module. What stays with the resource is what its attributes say.
+/// generic operation of this module; and `routes`, registering them with the collection's list
+/// handler (named first). What stays with the resource is what its attributes say.
 macro_rules! record_routes {
     (
-        $r:ty, $path:ty;
+        $r:ty, $path:ty, $list:ident;
         $(#[$g:meta])* get $get:ident;
         $(#[$c:meta])* create $create:ident;
         $(#[$u:meta])* update $update:ident;
@@ -342,6 +343,16 @@ macro_rules! record_routes {
             path: actix_web::web::Path<$path>,
         ) -> Result<actix_web::HttpResponse, $crate::error::ApiError> {
             $crate::routes::records::restore::<$r>(&req, &state, &caller, &path.id).await
+        }
+
+        /// Registers the collection's routes (and their OpenAPI operations).
+        pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+            cfg.service($list)
+                .service($create)
+                .service($get)
+                .service($update)
+                .service($delete)
+                .service($restore);
         }
     };
 }
