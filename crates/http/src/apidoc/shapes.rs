@@ -1,254 +1,10 @@
-//! The parts of the OpenAPI document that follow from cross-cutting behaviour rather than from
-//! one handler, applied once after the routes have added their paths: the problem answers every
-//! middleware can give; the shape of sparse (`fields=`) answers; merge-patch bodies (`XPatch`,
-//! derived from `XInput`), GeoJSON and key-set schemas where utoipa leaves `{}`; `security: []`
-//! on operations that take no token; and the patterns of shared parameters and properties
-//! (`fields`, `sort`, codes, slugs, `near`, `bbox`).
+//! Shapes utoipa leaves open: merge-patch bodies, GeoJSON, the JWKS, and the patterns of shared
+//! parameters and properties.
 
-use serde_json::{Map, Value, json};
-
-/// Adds what the middleware and the shared extractors answer to every operation they apply to,
-/// and the sparse variant of every schema a `fields` parameter trims.
-pub fn complete(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    // Both conversions hold for every document utoipa makes (the committed-document test
-    // would show otherwise); should one fail, the document is served as the routes made it.
-    let Ok(mut v) = serde_json::to_value(&doc) else {
-        return doc;
-    };
-    let mut sparse: Vec<String> = Vec::new();
-    let patches = merge_patch_bodies(&mut v);
-    let schemas = v["components"]["schemas"].clone();
-    if let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) {
-        for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else {
-                continue;
-            };
-            for (method, op) in item.iter_mut() {
-                if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
-                    continue;
-                }
-                if let Some(op) = op.as_object_mut() {
-                    public_needs_no_security(op);
-                    untyped_answers(path, op);
-                    common_responses(path, method, op);
-                    tighten_params(op, &schemas);
-                    if has_query_param(op, "fields") {
-                        sparse_answer(op, &mut sparse);
-                    }
-                }
-            }
-        }
-    }
-    if let Some(schemas) = v
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    {
-        for schema in schemas.values_mut() {
-            tighten_properties(schema);
-        }
-        for name in sparse {
-            add_sparse_schema(schemas, &name);
-        }
-        for (input, patch) in patches {
-            add_patch_schema(schemas, &input, &patch);
-        }
-        schemas.insert("FeatureCollection".into(), feature_collection());
-        schemas.insert("Jwks".into(), jwks());
-    }
-    serde_json::from_value(v).unwrap_or(doc)
-}
-
-fn problem(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    })
-}
-
-fn add(responses: &mut Map<String, Value>, status: &str, description: &str) {
-    responses
-        .entry(status.to_owned())
-        .or_insert_with(|| problem(description));
-}
-
-fn has_query_param(op: &Map<String, Value>, name: &str) -> bool {
-    op.get("parameters")
-        .and_then(Value::as_array)
-        .is_some_and(|ps| {
-            ps.iter()
-                .any(|p| p["in"] == "query" && p["name"].as_str() == Some(name))
-        })
-}
-
-fn common_responses(path: &str, method: &str, op: &mut Map<String, Value>) {
-    let bearer = op
-        .get("security")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
-    let body = op.contains_key("requestBody");
-    let queried = op
-        .get("parameters")
-        .and_then(Value::as_array)
-        .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
-    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if bearer {
-        add(
-            responses,
-            "401",
-            "The bearer token is missing (where one is needed), expired, revoked or invalid \
-             (`WWW-Authenticate: Bearer error=\"invalid_token\"`)",
-        );
-    }
-    if body {
-        add(responses, "400", "Malformed JSON or unknown field");
-        add(
-            responses,
-            "413",
-            "The body is larger than the server accepts (`LEGAMI_BODY_LIMIT`)",
-        );
-        add(
-            responses,
-            "415",
-            "The body is not `application/json` (or the type the operation names)",
-        );
-        add(
-            responses,
-            "422",
-            "Invalid fields, one `errors[]` entry each",
-        );
-    }
-    if queried {
-        add(responses, "422", "Invalid or unknown query parameter");
-    }
-    if path.starts_with("/api/") && !path.starts_with("/api/v1/auth/") {
-        match method {
-            "post" => add(
-                responses,
-                "409",
-                "A unique value (slug, code, tax code, email) is already taken, or the \
-                 `Idempotency-Key` was used with another body, is still in flight, or named a \
-                 request whose answer carried a secret (never replayed; see `Location`)",
-            ),
-            "patch" => add(
-                responses,
-                "409",
-                "A unique value (slug, code, tax code, email) is already taken",
-            ),
-            _ => {}
-        }
-    }
-    if path.starts_with("/api/") {
-        add(
-            responses,
-            "429",
-            "Too many requests from this caller; `Retry-After` says when to try again",
-        );
-        add(
-            responses,
-            "503",
-            "The database is unavailable or saturated; retry after `Retry-After` seconds",
-        );
-    }
-}
-
-/// The schema name a `$ref` points at.
-fn ref_name(schema: &Value) -> Option<String> {
-    schema
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix("#/components/schemas/"))
-        .map(str::to_owned)
-}
-
-fn sparse_name(name: &str) -> String {
-    format!("{name}Sparse")
-}
-
-/// The JSON answer of an operation with `fields` is the full schema or its sparse variant.
-fn sparse_answer(op: &mut Map<String, Value>, sparse: &mut Vec<String>) {
-    let Some(content) = op
-        .get_mut("responses")
-        .and_then(|r| r.get_mut("200"))
-        .and_then(|r| r.get_mut("content"))
-        .and_then(|c| c.get_mut("application/json"))
-    else {
-        return;
-    };
-    let Some(name) = content.get("schema").and_then(ref_name) else {
-        return;
-    };
-    content["schema"] = json!({
-        "anyOf": [
-            {"$ref": format!("#/components/schemas/{name}")},
-            {"$ref": format!("#/components/schemas/{}", sparse_name(&name))},
-        ],
-        "description": "The whole object, or with `fields` only the fields named there (and `id`)",
-    });
-    if !sparse.contains(&name) {
-        sparse.push(name);
-    }
-}
-
-/// `NameSparse`: a page whose items are sparse, or an object whose only required field is `id`.
-fn add_sparse_schema(schemas: &mut Map<String, Value>, name: &str) {
-    let Some(full) = schemas.get(name).cloned() else {
-        return;
-    };
-    let item = full
-        .pointer("/properties/data/items")
-        .and_then(ref_name)
-        .filter(|_| full.pointer("/properties/data/type") == Some(&json!("array")));
-    let Some(item) = item else {
-        add_sparse_object(schemas, name);
-        return;
-    };
-    let mut page = full;
-    if let Some(items) = page
-        .pointer_mut("/example/data")
-        .and_then(Value::as_array_mut)
-    {
-        items.iter_mut().for_each(trim_example);
-    }
-    page["properties"]["data"]["items"] =
-        json!({"$ref": format!("#/components/schemas/{}", sparse_name(&item))});
-    page["description"] = json!(format!(
-        "{} With `fields`: each item carries only the named fields (and `id`).",
-        page["description"].as_str().unwrap_or_default()
-    ));
-    schemas.insert(sparse_name(name), page);
-    add_sparse_object(schemas, &item);
-}
-
-/// The example of a sparse answer: what `fields=name,slug` gives.
-fn trim_example(example: &mut Value) {
-    if let Some(obj) = example.as_object_mut() {
-        obj.retain(|k, _| ["id", "name", "slug"].contains(&k.as_str()));
-    }
-}
-
-fn add_sparse_object(schemas: &mut Map<String, Value>, name: &str) {
-    if schemas.contains_key(&sparse_name(name)) {
-        return;
-    }
-    let Some(mut out) = schemas.get(name).cloned() else {
-        return;
-    };
-    if let Some(example) = out.get_mut("example") {
-        trim_example(example);
-    }
-    let keeps_id = out.pointer("/properties/id").is_some();
-    out["required"] = if keeps_id { json!(["id"]) } else { json!([]) };
-    out["description"] = json!(format!(
-        "{} Sparse: only the fields `fields` named (and `id`).",
-        out["description"].as_str().unwrap_or_default()
-    ));
-    schemas.insert(sparse_name(name), out);
-}
+use super::*;
 
 /// The answers whose schema the handler could not name (GeoJSON, the key set).
-fn untyped_answers(path: &str, op: &mut Map<String, Value>) {
+pub(super) fn untyped_answers(path: &str, op: &mut Map<String, Value>) {
     let Some(content) = op
         .get_mut("responses")
         .and_then(|r| r.get_mut("200"))
@@ -272,7 +28,7 @@ fn untyped_answers(path: &str, op: &mut Map<String, Value>) {
 
 /// Merge-patch bodies are typed after the create body of their collection: `XInput` gives
 /// `XPatch`. Returns the (input, patch) schema names to add.
-fn merge_patch_bodies(v: &mut Value) -> Vec<(String, String)> {
+pub(super) fn merge_patch_bodies(v: &mut Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let Some(paths) = v.get_mut("paths").and_then(Value::as_object_mut) else {
         return out;
@@ -310,7 +66,7 @@ fn merge_patch_bodies(v: &mut Value) -> Vec<(String, String)> {
 
 /// An RFC 7396 merge patch over `input`: every field optional; `null` removes an optional field
 /// (a required field of the input cannot be removed, so its schema stays as it is).
-fn add_patch_schema(schemas: &mut Map<String, Value>, input: &str, patch: &str) {
+pub(super) fn add_patch_schema(schemas: &mut Map<String, Value>, input: &str, patch: &str) {
     if schemas.contains_key(patch) {
         return;
     }
@@ -327,7 +83,7 @@ fn add_patch_schema(schemas: &mut Map<String, Value>, input: &str, patch: &str) 
     schemas.insert(patch.to_owned(), out);
 }
 
-fn feature_collection() -> Value {
+pub(super) fn feature_collection() -> Value {
     json!({
         "type": "object",
         "description": "A GeoJSON FeatureCollection (RFC 7946), coordinates WGS 84 `[lon, lat]`. \
@@ -388,7 +144,7 @@ fn feature_collection() -> Value {
     })
 }
 
-fn jwks() -> Value {
+pub(super) fn jwks() -> Value {
     json!({
         "type": "object",
         "description": "The JSON Web Key Set (RFC 7517) of the keys that sign access tokens.",
@@ -419,7 +175,7 @@ fn jwks() -> Value {
 }
 
 /// The property names of the objects a 200 JSON answer carries (the items, for a page).
-fn answer_fields(op: &Map<String, Value>, schemas: &Value) -> Vec<String> {
+pub(super) fn answer_fields(op: &Map<String, Value>, schemas: &Value) -> Vec<String> {
     let Some(name) = op
         .get("responses")
         .and_then(|r| r.pointer("/200/content/application~1json/schema"))
@@ -441,7 +197,7 @@ fn answer_fields(op: &Map<String, Value>, schemas: &Value) -> Vec<String> {
 /// Query parameters whose shape the server checks get a pattern a client (or a fuzzer) can
 /// read: `fields` lists the answer's own property names; ISTAT codes are six digits,
 /// provinces two capitals, `near` a `lat,lon` pair and `bbox` four numbers.
-fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
+pub(super) fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
     let fields = answer_fields(op, schemas);
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
@@ -484,16 +240,16 @@ fn tighten_params(op: &mut Map<String, Value>, schemas: &Value) {
 
 /// `security: [{}]` (utoipa's spelling of "no token") becomes `[]`: the operation takes no
 /// credentials at all, which client generators understand (they would ask for a token).
-fn public_needs_no_security(op: &mut Map<String, Value>) {
+pub(super) fn public_needs_no_security(op: &mut Map<String, Value>) {
     if op.get("security") == Some(&json!([{}])) {
         op.insert("security".into(), json!([]));
     }
 }
 
 /// A theme code: 2-50 characters of `a-z`, `0-9` and `_`, starting with a letter.
-const THEME: &str = "^[a-z][a-z0-9_]{1,49}$";
+pub(super) const THEME: &str = "^[a-z][a-z0-9_]{1,49}$";
 
-fn is_string(schema: &Value) -> bool {
+pub(super) fn is_string(schema: &Value) -> bool {
     match &schema["type"] {
         Value::String(t) => t == "string",
         Value::Array(ts) => ts.iter().any(|t| t == "string"),
@@ -503,7 +259,7 @@ fn is_string(schema: &Value) -> bool {
 
 /// Properties whose form the domain checks say so in the schema, wherever they appear:
 /// slugs, ISTAT codes and theme codes.
-fn tighten_properties(schema: &mut Value) {
+pub(super) fn tighten_properties(schema: &mut Value) {
     let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
         return;
     };
