@@ -82,17 +82,15 @@ pub trait Resource: Record {
 /// The one place that maps a type name of the API (`lab`, as in the change feed, search hits
 /// and map points) to its collection (`labs`).
 pub fn collection_of(type_name: &str) -> Option<&'static str> {
-    use legami_domain::{Area, Lab, Network, Organisation, Project};
-    [
-        (Organisation::ENTITY, Organisation::COLLECTION),
-        (Lab::ENTITY, Lab::COLLECTION),
-        (Project::ENTITY, Project::COLLECTION),
-        (Network::ENTITY, Network::COLLECTION),
-        (Area::ENTITY, Area::COLLECTION),
-    ]
-    .into_iter()
-    .find(|(t, _)| *t == type_name)
-    .map(|(_, c)| c)
+    macro_rules! pairs {
+        ($($r:ty),*) => {
+            [$((<$r as Record>::ENTITY, <$r as Resource>::COLLECTION)),*]
+        };
+    }
+    legami_persistence::record_types!(pairs)
+        .into_iter()
+        .find(|(t, _)| *t == type_name)
+        .map(|(_, c)| c)
 }
 
 /// A record's path parameter: an id or a slug (anything else names nothing).
@@ -357,3 +355,18 @@ macro_rules! record_routes {
     };
 }
 pub(crate) use record_routes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_type_name_has_its_collection() {
+        assert_eq!(collection_of("lab"), Some("labs"));
+        assert_eq!(collection_of("organisation"), Some("organisations"));
+        assert_eq!(collection_of("project"), Some("projects"));
+        assert_eq!(collection_of("network"), Some("networks"));
+        assert_eq!(collection_of("area"), Some("areas"));
+        assert_eq!(collection_of("labs"), None);
+    }
+}

@@ -128,6 +128,22 @@ pub enum Write {
     Restored,
 }
 
+/// Every record type, listed once: `record_types!(m)` expands to
+/// `m!(Organisation, Lab, Project, Network, Area)` (their domain types), for what is done to each
+/// type (indexing every one, mapping API type names to collections).
+#[macro_export]
+macro_rules! record_types {
+    ($m:ident) => {
+        $m!(
+            legami_domain::Organisation,
+            legami_domain::Lab,
+            legami_domain::Project,
+            legami_domain::Network,
+            legami_domain::Area
+        )
+    };
+}
+
 /// The methods of [`Record`] every record type writes the same way, for a type with `meta` and
 /// `fields` whose fields have `slug`, `status` and the label field named here.
 macro_rules! named_by {

@@ -261,14 +261,16 @@ where
 }
 
 /// Indexes every record that has no search document yet (after an upgrade, or a database loaded
-/// by other means); returns how many were indexed. Every record type is listed here.
+/// by other means), for every record type; returns how many were indexed.
 pub async fn backfill_search<C: ConnectionTrait + TransactionTrait>(db: &C) -> StoreResult<usize> {
-    use legami_domain::{Area, Lab, Network, Organisation, Project};
-    Ok(backfill::<Organisation, _>(db).await?
-        + backfill::<Lab, _>(db).await?
-        + backfill::<Project, _>(db).await?
-        + backfill::<Network, _>(db).await?
-        + backfill::<Area, _>(db).await?)
+    let mut n = 0;
+    macro_rules! each {
+        ($($r:ty),*) => {
+            $(n += backfill::<$r, _>(db).await?;)*
+        };
+    }
+    crate::record_types!(each);
+    Ok(n)
 }
 
 async fn backfill<R: Record, C: ConnectionTrait + TransactionTrait>(db: &C) -> StoreResult<usize> {
