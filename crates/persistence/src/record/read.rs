@@ -6,7 +6,7 @@ use crate::pagination::{KeysetPos, Page, PageRequest, finish};
 use crate::records::{first_column, key_cond};
 use chrono::{DateTime, SecondsFormat, Utc};
 use legami_domain::IdOrSlug;
-use sea_orm::sea_query::{Query, SelectStatement};
+use sea_orm::sea_query::{Asterisk, Query, SelectStatement};
 use sea_orm::{DbBackend, FromQueryResult, QueryFilter, QueryTrait};
 use std::collections::HashSet;
 
@@ -29,13 +29,18 @@ pub(crate) fn link_json(backend: DbBackend, table: &str, l: &Link) -> String {
 /// The statement reading rows of `R` with their links, where `cond` holds.
 fn select<R: Record>(backend: DbBackend, cond: Cond) -> SelectStatement {
     let mut q = R::Entity::find().filter(cond).into_query();
+    add_links::<R>(&mut q, backend);
+    q
+}
+
+/// Adds the link columns (`link_0`, ...) of the rows of `R` a statement selects.
+fn add_links<R: Record>(q: &mut SelectStatement, backend: DbBackend) {
     for (i, l) in R::LINKS.iter().enumerate() {
         q.expr_as(
             Expr::cust(link_json(backend, R::TABLE, l)),
             a(&format!("link_{i}")),
         );
     }
-    q
 }
 
 async fn read<R: Record>(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<Vec<R>> {
@@ -142,10 +147,19 @@ pub async fn list<R: Record>(
             &pos.id,
         ));
     }
-    let mut q = select::<R>(db.get_database_backend(), cond);
-    q.order_by_expr(col::<R>(field), order.clone())
-        .order_by_expr(col::<R>("id"), order)
+    // The page is cut first and its links read after: link subqueries in the statement that
+    // sorts would run for every matching row, not only for the page's.
+    let mut page_rows = R::Entity::find().filter(cond).into_query();
+    page_rows
+        .order_by_expr(col::<R>(field), order.clone())
+        .order_by_expr(col::<R>("id"), order.clone())
         .limit(page.limit + 1);
+    let mut q = Query::select();
+    q.column((a(R::TABLE), Asterisk))
+        .from_subquery(page_rows, a(R::TABLE));
+    add_links::<R>(&mut q, db.get_database_backend());
+    q.order_by_expr(col::<R>(field), order.clone())
+        .order_by_expr(col::<R>("id"), order);
     let items = read::<R>(db, &q).await?;
     let (items, next) = finish(items, page.limit, |r| {
         keyset_pos(r.meta(), field, r.label())
