@@ -1,6 +1,7 @@
 //! Extractors that turn every kind of bad input into the same problem+json errors.
 
 use crate::error::{ApiError, ProblemField};
+use crate::listing::ListQuery;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -26,33 +27,66 @@ impl<T: DeserializeOwned> FromRequest for Qs<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Err(e) = no_control_characters(req.query_string()) {
-            return std::future::ready(Err(e));
-        }
-        let res = serde_html_form::from_str::<T>(req.query_string())
-            .map(Qs)
-            .map_err(|e| {
-                let msg = e.to_string();
-                if msg.starts_with("unknown field") {
-                    let name = backticked(&msg).unwrap_or_default();
-                    ApiError::invalid(
-                        &name,
-                        "unknown_parameter",
-                        format!("unknown query parameter '{name}'"),
-                    )
-                } else if msg.starts_with("duplicate field") {
-                    let name = backticked(&msg).unwrap_or_default();
-                    ApiError::invalid(
-                        &name,
-                        "repeated",
-                        format!("parameter '{name}' may be given once"),
-                    )
-                } else {
-                    ApiError::invalid("query", "format", format!("malformed query string: {msg}"))
-                }
-            });
-        std::future::ready(res)
+        let qs = req.query_string();
+        std::future::ready(no_control_characters(qs).and_then(|()| parse_qs(qs).map(Qs)))
     }
+}
+
+/// A collection's query string, split in two: its own filters (`F`) and the parameters every
+/// collection shares ([`ListQuery`]: `limit`, `cursor`, `sort`, `count`, `fields`, `format`),
+/// declared once. Parameters neither knows are a `422` naming them.
+#[derive(Debug)]
+pub struct ListQs<F>(pub F, pub ListQuery);
+
+impl<F: DeserializeOwned> FromRequest for ListQs<F> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let qs = req.query_string();
+        let split = || -> Result<Self, ApiError> {
+            no_control_characters(qs)?;
+            let Ok(pairs) = serde_html_form::from_str::<Vec<(String, String)>>(qs) else {
+                // Malformed: the typed parse says how.
+                return Err(parse_qs::<F>(qs).err().unwrap_or_else(|| {
+                    ApiError::invalid("query", "format", "malformed query string")
+                }));
+            };
+            let (shared, own): (Vec<_>, Vec<_>) = pairs
+                .into_iter()
+                .partition(|(k, _)| ListQuery::NAMES.contains(&k.as_str()));
+            let encode = |p: &[(String, String)]| serde_html_form::to_string(p).unwrap_or_default();
+            Ok(ListQs(
+                parse_qs(&encode(&own))?,
+                parse_qs(&encode(&shared))?,
+            ))
+        };
+        std::future::ready(split())
+    }
+}
+
+/// Deserialises a query string; unknown and repeated parameters are named.
+fn parse_qs<T: DeserializeOwned>(qs: &str) -> Result<T, ApiError> {
+    serde_html_form::from_str::<T>(qs).map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with("unknown field") {
+            let name = backticked(&msg).unwrap_or_default();
+            ApiError::invalid(
+                &name,
+                "unknown_parameter",
+                format!("unknown query parameter '{name}'"),
+            )
+        } else if msg.starts_with("duplicate field") {
+            let name = backticked(&msg).unwrap_or_default();
+            ApiError::invalid(
+                &name,
+                "repeated",
+                format!("parameter '{name}' may be given once"),
+            )
+        } else {
+            ApiError::invalid("query", "format", format!("malformed query string: {msg}"))
+        }
+    })
 }
 
 /// The one rule for text in query strings: no parameter name or value holds a control

@@ -3,12 +3,11 @@
 use crate::entities::areas::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
 use crate::record::{self, Active, Filter, Link, Links, Record, Row};
-use crate::records::a;
+use crate::records::{sub, texts};
 use legami_domain::{
-    Area, AreaFields, AreaKind, FieldError, FieldErrors, IdOrSlug, IstatCode, RecordMeta, Slug,
-    Status, Visibility,
+    Area, AreaFields, AreaKind, FieldError, IdOrSlug, IstatCode, RecordMeta, Slug, Status,
+    Visibility,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, Value};
 use uuid::Uuid;
 
@@ -71,45 +70,25 @@ impl Filter for AreaFilter {
             c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
         }
         if !f.municipalities.is_empty() {
-            c = c.add(
-                Column::Id.in_subquery(
-                    Query::select()
-                        .column(a("area_id"))
-                        .from(a("area_municipalities"))
-                        .and_where(
-                            Expr::col(a("municipality"))
-                                .is_in(f.municipalities.iter().map(|m| m.as_str())),
-                        )
-                        .to_owned(),
-                ),
-            );
+            let codes = texts(&f.municipalities);
+            let covering = sub("area_municipalities", "area_id", "municipality", codes);
+            c = c.add(Column::Id.in_subquery(covering));
         }
         if let Some(q) = &f.q {
-            c = c.add(crate::search::in_matches(
-                backend,
-                Area::ENTITY,
-                "areas.id",
-                q,
-            ));
+            c = c.add(crate::search::matching::<Area>(backend, q));
         }
         c
     }
 }
 
 async fn check(db: &impl ConnectionTrait, f: &AreaFields) -> StoreResult<()> {
-    let mut errs = FieldErrors::new();
-    for (i, m) in f.municipalities.iter().enumerate() {
-        if !crate::municipalities::exists(db, m).await? {
-            errs.push(
-                &format!("/municipalities/{i}"),
-                FieldError::new("unknown", "no municipality has this ISTAT code"),
-            );
-        }
-    }
-    if !errs.is_empty() {
-        return Err(StoreError::Invalid(errs));
-    }
-    Ok(())
+    let mut refs = record::Refs::new(db);
+    let places = f.municipalities.iter().enumerate();
+    let named: Vec<_> = places
+        .map(|(i, m)| (format!("/municipalities/{i}"), m))
+        .collect();
+    refs.municipalities(&named).await?;
+    refs.finish()
 }
 
 fn fill(am: &mut ActiveModel, f: &AreaFields) {

@@ -12,6 +12,28 @@ pub fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
+/// `c` narrowed to the rows whose `lat`/`lon` columns are inside `bbox` and inside the box around
+/// `near`'s circle (the exact distance is checked by the caller).
+pub(crate) fn placed<C: sea_orm::ColumnTrait>(
+    mut c: sea_orm::Condition,
+    (lat, lon): (C, C),
+    bbox: Option<BBox>,
+    near: Option<Near>,
+) -> sea_orm::Condition {
+    if let Some(b) = bbox {
+        c = c
+            .add(lat.between(b.min_lat, b.max_lat))
+            .add(lon.between(b.min_lon, b.max_lon));
+    }
+    if let Some(n) = near {
+        let (min_lat, max_lat, min_lon, max_lon) = radius_box(n.lat, n.lon, n.radius_km);
+        c = c
+            .add(lat.between(min_lat, max_lat))
+            .add(lon.between(min_lon, max_lon));
+    }
+    c
+}
+
 /// A box (min_lat, max_lat, min_lon, max_lon) that contains every point within `radius_km`.
 pub fn radius_box(lat: f64, lon: f64, radius_km: f64) -> (f64, f64, f64, f64) {
     let dlat = (radius_km / EARTH_RADIUS_KM).to_degrees();

@@ -1,16 +1,16 @@
 //! Labs: physical places, with their themes and operators, radius and box searches.
 
 use crate::error::{StoreError, StoreResult};
-use crate::geo::{BBox, Near, radius_box};
+use crate::geo::{BBox, Near, placed};
 use crate::record::{self, Active, Filter, Link, Links, Record, Row, text};
-use crate::records::a;
+use crate::records::{in_set, of_provinces, sub, texts};
 use chrono::{DateTime, Utc};
 use legami_domain::{
-    Address, Contact, Email, FieldError, FieldErrors, IstatCode, Lab, LabFields, LabKind, Location,
-    OpeningSlot, Operator, OperatorRole, Organisation, Phone, Postcode, ProvinceAbbr, RecordMeta,
-    Slug, Status, ThemeCode, Visibility, WebUrl,
+    Address, Contact, Email, FieldError, IstatCode, Lab, LabFields, LabKind, Location, OpeningSlot,
+    Operator, OperatorRole, Organisation, Phone, Postcode, ProvinceAbbr, RecordMeta, Slug, Status,
+    ThemeCode, Visibility, WebUrl,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, Value};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -189,121 +189,44 @@ fn lab_cond(f: &LabFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
     if !f.statuses.is_empty() {
         c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
     }
+    let place = r#""labs"."municipality""#;
     if !f.municipalities.is_empty() {
-        let codes: Vec<String> = f
-            .municipalities
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
-        c = c.add(crate::records::in_set(
-            backend,
-            r#""labs"."municipality""#,
-            &codes,
-        ));
+        c = c.add(in_set(backend, place, &texts(&f.municipalities)));
     }
     if let Some(ms) = &f.area_municipalities {
-        c = c.add(crate::records::in_set(
-            backend,
-            r#""labs"."municipality""#,
-            ms,
-        ));
+        c = c.add(in_set(backend, place, ms));
     }
     if !f.provinces.is_empty() {
-        c = c.add(
-            Column::Municipality.in_subquery(
-                Query::select()
-                    .column(a("istat_code"))
-                    .from(a("municipalities"))
-                    .and_where(
-                        Expr::col(a("province_abbr")).is_in(f.provinces.iter().map(|p| p.as_str())),
-                    )
-                    .to_owned(),
-            ),
-        );
+        c = c.add(Column::Municipality.in_subquery(of_provinces(&f.provinces)));
     }
     if !f.themes.is_empty() {
-        c = c.add(
-            Column::Id.in_subquery(
-                Query::select()
-                    .column(a("lab_id"))
-                    .from(a("lab_themes"))
-                    .and_where(
-                        Expr::col(a("theme_code")).is_in(f.themes.iter().map(|t| t.as_str())),
-                    )
-                    .to_owned(),
-            ),
-        );
+        let themes = f.themes.iter().map(|t| t.as_str());
+        c = c.add(Column::Id.in_subquery(sub("lab_themes", "lab_id", "theme_code", themes)));
     }
     if !f.organisations.is_empty() {
-        c = c.add(
-            Column::Id.in_subquery(
-                Query::select()
-                    .column(a("lab_id"))
-                    .from(a("lab_operators"))
-                    .and_where(
-                        Expr::col(a("organisation_id"))
-                            .is_in(f.organisations.iter().map(Uuid::to_string)),
-                    )
-                    .to_owned(),
-            ),
-        );
+        let orgs = f.organisations.iter().map(Uuid::to_string);
+        c = c.add(Column::Id.in_subquery(sub("lab_operators", "lab_id", "organisation_id", orgs)));
     }
     if let Some(since) = f.updated_since {
         c = c.add(Column::UpdatedAt.gte(since));
     }
-    if let Some(b) = f.bbox {
-        c = c
-            .add(Column::Lat.between(b.min_lat, b.max_lat))
-            .add(Column::Lon.between(b.min_lon, b.max_lon));
-    }
-    if let Some(n) = f.near {
-        let (min_lat, max_lat, min_lon, max_lon) = radius_box(n.lat, n.lon, n.radius_km);
-        c = c
-            .add(Column::Lat.between(min_lat, max_lat))
-            .add(Column::Lon.between(min_lon, max_lon));
-    }
     if let Some(q) = &f.q {
-        c = c.add(crate::search::in_matches(
-            backend,
-            Lab::ENTITY,
-            "labs.id",
-            q,
-        ));
+        c = c.add(crate::search::matching::<Lab>(backend, q));
     }
-    c
+    placed(c, (Column::Lat, Column::Lon), f.bbox, f.near)
 }
 
 async fn check_references(db: &impl ConnectionTrait, f: &LabFields) -> StoreResult<()> {
-    let mut errs = FieldErrors::new();
-    if !crate::municipalities::exists(db, &f.address.municipality).await? {
-        errs.push(
-            "/address/municipality",
-            FieldError::new("unknown", "no municipality has this ISTAT code"),
-        );
-    }
-    let unknown = crate::themes::unknown(db, &f.themes).await?;
-    for (i, t) in f.themes.iter().enumerate() {
-        if unknown.contains(t) {
-            errs.push(
-                &format!("/themes/{i}"),
-                FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
-            );
-        }
-    }
-    let ids: Vec<Uuid> = f.operators.iter().map(|o| o.organisation_id).collect();
-    let missing = record::missing::<Organisation>(db, &ids).await?;
-    for (i, o) in f.operators.iter().enumerate() {
-        if missing.contains(&o.organisation_id) {
-            errs.push(
-                &format!("/operators/{i}/organisation_id"),
-                FieldError::new("unknown", "no such organisation"),
-            );
-        }
-    }
-    if !errs.is_empty() {
-        return Err(StoreError::Invalid(errs));
-    }
-    Ok(())
+    let mut refs = record::Refs::new(db);
+    let at = "/address/municipality".to_owned();
+    refs.municipalities(&[(at, &f.address.municipality)])
+        .await?;
+    refs.themes(&f.themes).await?;
+    let operators = f.operators.iter().enumerate();
+    let named =
+        operators.map(|(i, o)| (format!("/operators/{i}/organisation_id"), o.organisation_id));
+    refs.records::<Organisation>(named).await?;
+    refs.finish()
 }
 
 fn operator_rows(f: &LabFields) -> Vec<Vec<Value>> {
@@ -350,11 +273,12 @@ impl Record for Lab {
 
     /// The labs an organisation operates.
     fn owned(orgs: &[Uuid]) -> Option<Condition> {
-        let operated = Query::select()
-            .column(a("lab_id"))
-            .from(a("lab_operators"))
-            .and_where(Expr::col(a("organisation_id")).is_in(orgs.iter().map(Uuid::to_string)))
-            .to_owned();
+        let operated = sub(
+            "lab_operators",
+            "lab_id",
+            "organisation_id",
+            orgs.iter().map(Uuid::to_string),
+        );
         Some(Condition::all().add(record::col::<Self>("id").in_subquery(operated)))
     }
 

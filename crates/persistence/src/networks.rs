@@ -3,13 +3,13 @@
 use crate::entities::networks::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
 use crate::record::{self, Active, Filter, Link, Links, Record, Row, text};
-use crate::records::a;
+use crate::records::sub;
 use chrono::{DateTime, NaiveDate, Utc};
 use legami_domain::{
-    FieldError, FieldErrors, Lab, Member, MemberType, Network, NetworkFields, Organisation,
-    RecordMeta, Slug, Status, Visibility,
+    FieldError, Lab, Member, MemberType, Network, NetworkFields, Organisation, RecordMeta, Slug,
+    Status, Visibility,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, Value};
 use uuid::Uuid;
 
@@ -89,27 +89,19 @@ fn cond(f: &NetworkFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Con
         c = c.add(
             Condition::any()
                 .add(Column::CoordinatorId.is_in(ids.clone()))
-                .add(
-                    Column::Id.in_subquery(
-                        Query::select()
-                            .column(a("network_id"))
-                            .from(a("network_members"))
-                            .and_where(Expr::col(a("member_id")).is_in(ids))
-                            .to_owned(),
-                    ),
-                ),
+                .add(Column::Id.in_subquery(sub(
+                    "network_members",
+                    "network_id",
+                    "member_id",
+                    ids,
+                ))),
         );
     }
     if let Some(since) = f.updated_since {
         c = c.add(Column::UpdatedAt.gte(since));
     }
     if let Some(q) = &f.q {
-        c = c.add(crate::search::in_matches(
-            backend,
-            Network::ENTITY,
-            "networks.id",
-            q,
-        ));
+        c = c.add(crate::search::matching::<Network>(backend, q));
     }
     c
 }
@@ -148,31 +140,17 @@ pub async fn hide_invisible_members(
 }
 
 async fn check(db: &impl ConnectionTrait, f: &NetworkFields) -> StoreResult<()> {
-    let mut errs = FieldErrors::new();
-    if let Some(c) = f.coordinator_id
-        && !record::missing::<Organisation>(db, &[c]).await?.is_empty()
-    {
-        errs.push(
-            "/coordinator_id",
-            FieldError::new("unknown", "no such organisation"),
-        );
-    }
+    let mut refs = record::Refs::new(db);
+    let coordinator = f.coordinator_id.map(|c| ("/coordinator_id".to_owned(), c));
+    refs.records::<Organisation>(coordinator).await?;
     for (i, m) in f.members.iter().enumerate() {
-        let missing = match m.member_type {
-            MemberType::Organisation => record::missing::<Organisation>(db, &[m.id]).await?,
-            MemberType::Lab => record::missing::<Lab>(db, &[m.id]).await?,
-        };
-        if !missing.is_empty() {
-            errs.push(
-                &format!("/members/{i}"),
-                FieldError::new("unknown", format!("no such {}", m.member_type)),
-            );
+        let named = [(format!("/members/{i}"), m.id)];
+        match m.member_type {
+            MemberType::Organisation => refs.records::<Organisation>(named).await?,
+            MemberType::Lab => refs.records::<Lab>(named).await?,
         }
     }
-    if !errs.is_empty() {
-        return Err(StoreError::Invalid(errs));
-    }
-    Ok(())
+    refs.finish()
 }
 
 fn fill(am: &mut ActiveModel, f: &NetworkFields) {

@@ -1,17 +1,16 @@
 //! Organisations: the bodies behind everything (associations, cooperatives, municipalities).
 
-use crate::entities::municipalities;
-use crate::entities::organisation_themes as org_themes;
 use crate::entities::organisations::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
 use crate::record::{self, Active, Filter, Link, Links, Record, Row};
+use crate::records::{in_set, of_provinces, sub, texts};
 use chrono::{DateTime, Utc};
 use legami_domain::{
-    Address, Contact, ContactPerson, Email, FieldError, FieldErrors, IstatCode, Location,
-    Organisation, OrganisationFields, OrganisationKind, Phone, Postcode, ProvinceAbbr, RecordMeta,
-    RuntsSection, Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility, WebUrl,
+    Address, Contact, ContactPerson, Email, FieldError, IstatCode, Location, Organisation,
+    OrganisationFields, OrganisationKind, Phone, Postcode, ProvinceAbbr, RecordMeta, RuntsSection,
+    Slug, Status, TaxCode, ThemeCode, VatNumber, Visibility, WebUrl,
 };
-use sea_orm::sea_query::{ExprTrait, Query};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, Value,
@@ -141,82 +140,6 @@ fn fill(am: &mut ActiveModel, f: &OrganisationFields) {
     am.status = Set(f.status.as_str().to_owned());
 }
 
-fn list_condition(
-    f: &OrganisationFilter,
-    vis: &Visibility,
-    backend: sea_orm::DbBackend,
-) -> Condition {
-    let mut c = record::visible::<Organisation>(vis);
-    if !f.kinds.is_empty() {
-        c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
-    }
-    if !f.statuses.is_empty() {
-        c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
-    }
-    if !f.municipalities.is_empty() {
-        let codes: Vec<String> = f
-            .municipalities
-            .iter()
-            .map(|k| k.as_str().to_owned())
-            .collect();
-        c = c.add(crate::records::in_set(backend, ORG_MUNICIPALITY, &codes));
-    }
-    if !f.provinces.is_empty() {
-        c = c.add(
-            Column::Municipality.in_subquery(
-                Query::select()
-                    .column(municipalities::Column::IstatCode)
-                    .from(municipalities::Entity)
-                    .and_where(
-                        municipalities::Column::ProvinceAbbr
-                            .is_in(f.provinces.iter().map(|p| p.as_str())),
-                    )
-                    .to_owned(),
-            ),
-        );
-    }
-    if !f.themes.is_empty() {
-        c = c.add(
-            Column::Id.in_subquery(
-                Query::select()
-                    .column(org_themes::Column::OrganisationId)
-                    .from(org_themes::Entity)
-                    .and_where(
-                        org_themes::Column::ThemeCode.is_in(f.themes.iter().map(|t| t.as_str())),
-                    )
-                    .to_owned(),
-            ),
-        );
-    }
-    if let Some(since) = f.updated_since {
-        c = c.add(Column::UpdatedAt.gte(since));
-    }
-    if let Some(ms) = &f.area_municipalities {
-        c = c.add(crate::records::in_set(backend, ORG_MUNICIPALITY, ms));
-    }
-    if let Some(b) = f.bbox {
-        c = c
-            .add(Column::Lat.between(b.min_lat, b.max_lat))
-            .add(Column::Lon.between(b.min_lon, b.max_lon));
-    }
-    if let Some(n) = f.near {
-        let (min_lat, max_lat, min_lon, max_lon) =
-            crate::geo::radius_box(n.lat, n.lon, n.radius_km);
-        c = c
-            .add(Column::Lat.between(min_lat, max_lat))
-            .add(Column::Lon.between(min_lon, max_lon));
-    }
-    if let Some(q) = &f.q {
-        c = c.add(crate::search::in_matches(
-            backend,
-            "organisation",
-            "organisations.id",
-            q,
-        ));
-    }
-    c
-}
-
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is
 /// free.
 async fn check_references(
@@ -224,25 +147,12 @@ async fn check_references(
     f: &OrganisationFields,
     own_id: Option<&str>,
 ) -> StoreResult<()> {
-    let mut errs = FieldErrors::new();
-    if !crate::municipalities::exists(db, &f.address.municipality).await? {
-        errs.push(
-            "/address/municipality",
-            FieldError::new("unknown", "no municipality has this ISTAT code"),
-        );
-    }
-    let unknown = crate::themes::unknown(db, &f.themes).await?;
-    for (i, t) in f.themes.iter().enumerate() {
-        if unknown.contains(t) {
-            errs.push(
-                &format!("/themes/{i}"),
-                FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
-            );
-        }
-    }
-    if !errs.is_empty() {
-        return Err(StoreError::Invalid(errs));
-    }
+    let mut refs = record::Refs::new(db);
+    let at = "/address/municipality".to_owned();
+    refs.municipalities(&[(at, &f.address.municipality)])
+        .await?;
+    refs.themes(&f.themes).await?;
+    refs.finish()?;
     if let Some(tc) = &f.tax_code {
         let mut q = Entity::find().filter(Column::TaxCode.eq(tc.as_str()));
         if let Some(id) = own_id {
@@ -266,7 +176,40 @@ impl Filter for OrganisationFilter {
     }
 
     fn cond(&self, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
-        list_condition(self, vis, backend)
+        let f = self;
+        let mut c = record::visible::<Organisation>(vis);
+        if !f.kinds.is_empty() {
+            c = c.add(Column::Kind.is_in(f.kinds.iter().map(|k| k.as_str())));
+        }
+        if !f.statuses.is_empty() {
+            c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
+        }
+        if !f.municipalities.is_empty() {
+            c = c.add(in_set(backend, ORG_MUNICIPALITY, &texts(&f.municipalities)));
+        }
+        if !f.provinces.is_empty() {
+            c = c.add(Column::Municipality.in_subquery(of_provinces(&f.provinces)));
+        }
+        if !f.themes.is_empty() {
+            let themes = f.themes.iter().map(|t| t.as_str());
+            let tagged = sub(
+                "organisation_themes",
+                "organisation_id",
+                "theme_code",
+                themes,
+            );
+            c = c.add(Column::Id.in_subquery(tagged));
+        }
+        if let Some(since) = f.updated_since {
+            c = c.add(Column::UpdatedAt.gte(since));
+        }
+        if let Some(ms) = &f.area_municipalities {
+            c = c.add(in_set(backend, ORG_MUNICIPALITY, ms));
+        }
+        if let Some(q) = &f.q {
+            c = c.add(crate::search::matching::<Organisation>(backend, q));
+        }
+        crate::geo::placed(c, (Column::Lat, Column::Lon), f.bbox, f.near)
     }
 }
 

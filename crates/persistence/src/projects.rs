@@ -3,12 +3,12 @@
 use crate::entities::projects::{ActiveModel, Column, Entity, Model};
 use crate::error::{StoreError, StoreResult};
 use crate::record::{self, Active, Filter, Link, Links, Record, Row, Write, text};
-use crate::records::a;
+use crate::records::{a, in_set, of_provinces, sub, texts};
 use chrono::{DateTime, Utc};
 use legami_domain::{
-    Amount, FieldError, FieldErrors, Funding, IstatCode, Lab, Organisation, Partner, PartnerRole,
-    Project, ProjectFields, ProjectPhase, ProvinceAbbr, RecordMeta, Slug, Status, ThemeCode,
-    Visibility, WebUrl,
+    Amount, FieldError, Funding, IstatCode, Lab, Organisation, Partner, PartnerRole, Project,
+    ProjectFields, ProjectPhase, ProvinceAbbr, RecordMeta, Slug, Status, ThemeCode, Visibility,
+    WebUrl,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -129,174 +129,27 @@ fn to_domain(m: Model, mut links: Links) -> StoreResult<Project> {
     })
 }
 
-fn sub(
-    table: &str,
-    col: &str,
-    where_col: &str,
-    values: Vec<String>,
-) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(a(col))
-        .from(a(table))
-        .and_where(Expr::col(a(where_col)).is_in(values))
-        .to_owned()
-}
-
-fn cond(f: &ProjectFilter, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
-    let mut c = record::visible::<Project>(vis);
-    if !f.phases.is_empty() {
-        c = c.add(Column::Phase.is_in(f.phases.iter().map(|k| k.as_str())));
-    }
-    if !f.statuses.is_empty() {
-        c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
-    }
-    if !f.themes.is_empty() {
-        c = c.add(Column::Id.in_subquery(sub(
-            "project_themes",
-            "project_id",
-            "theme_code",
-            f.themes.iter().map(|t| t.as_str().to_owned()).collect(),
-        )));
-    }
-    let in_municipalities = |codes: &[String]| {
-        Column::Id.in_subquery(
-            Query::select()
-                .column(a("project_id"))
-                .from(a("project_municipalities"))
-                .and_where(crate::records::in_set(
-                    backend,
-                    r#""project_municipalities"."municipality""#,
-                    codes,
-                ))
-                .to_owned(),
-        )
-    };
-    if !f.municipalities.is_empty() {
-        let codes: Vec<String> = f
-            .municipalities
-            .iter()
-            .map(|m| m.as_str().to_owned())
-            .collect();
-        c = c.add(in_municipalities(&codes));
-    }
-    if let Some(ms) = &f.area_municipalities {
-        c = c.add(in_municipalities(ms));
-    }
-    if !f.provinces.is_empty() {
-        let in_provinces = Query::select()
-            .column(a("istat_code"))
-            .from(a("municipalities"))
-            .and_where(
-                Expr::col(a("province_abbr"))
-                    .is_in(f.provinces.iter().map(|p| p.as_str().to_owned())),
-            )
-            .to_owned();
-        c = c.add(
-            Column::Id.in_subquery(
-                Query::select()
-                    .column(a("project_id"))
-                    .from(a("project_municipalities"))
-                    .and_where(Expr::col(a("municipality")).in_subquery(in_provinces))
-                    .to_owned(),
-            ),
-        );
-    }
-    if !f.organisations.is_empty() {
-        let ids: Vec<String> = f.organisations.iter().map(Uuid::to_string).collect();
-        c = c.add(
-            Condition::any()
-                .add(Column::LeadOrganisationId.is_in(ids.clone()))
-                .add(Column::Id.in_subquery(sub(
-                    "project_partners",
-                    "project_id",
-                    "organisation_id",
-                    ids,
-                ))),
-        );
-    }
-    if !f.labs.is_empty() {
-        c = c.add(Column::Id.in_subquery(sub(
-            "project_labs",
-            "project_id",
-            "lab_id",
-            f.labs.iter().map(Uuid::to_string).collect(),
-        )));
-    }
-    if let Some(since) = f.updated_since {
-        c = c.add(Column::UpdatedAt.gte(since));
-    }
-    if let Some(q) = &f.q {
-        c = c.add(crate::search::in_matches(
-            backend,
-            Project::ENTITY,
-            "projects.id",
-            q,
-        ));
-    }
-    c
-}
-
 async fn check(db: &impl ConnectionTrait, f: &ProjectFields) -> StoreResult<()> {
-    let mut errs = FieldErrors::new();
-    if !record::missing::<Organisation>(db, &[f.lead_organisation_id])
-        .await?
-        .is_empty()
-    {
-        errs.push(
-            "/lead_organisation_id",
-            FieldError::new("unknown", "no such organisation"),
-        );
-    }
-    let partner_ids: Vec<Uuid> = f.partners.iter().map(|p| p.organisation_id).collect();
-    let missing = record::missing::<Organisation>(db, &partner_ids).await?;
-    for (i, p) in f.partners.iter().enumerate() {
-        if missing.contains(&p.organisation_id) {
-            errs.push(
-                &format!("/partners/{i}/organisation_id"),
-                FieldError::new("unknown", "no such organisation"),
-            );
-        }
-    }
-    let funder_ids: Vec<Uuid> = f.funding.iter().map(|p| p.funder_id).collect();
-    let missing = record::missing::<Organisation>(db, &funder_ids).await?;
-    for (i, p) in f.funding.iter().enumerate() {
-        if missing.contains(&p.funder_id) {
-            errs.push(
-                &format!("/funding/{i}/funder_id"),
-                FieldError::new("unknown", "no such organisation"),
-            );
-        }
-    }
-    let missing = record::missing::<Lab>(db, &f.lab_ids).await?;
-    for (i, l) in f.lab_ids.iter().enumerate() {
-        if missing.contains(l) {
-            errs.push(
-                &format!("/lab_ids/{i}"),
-                FieldError::new("unknown", "no such lab"),
-            );
-        }
-    }
-    for (i, m) in f.municipalities.iter().enumerate() {
-        if !crate::municipalities::exists(db, m).await? {
-            errs.push(
-                &format!("/municipalities/{i}"),
-                FieldError::new("unknown", "no municipality has this ISTAT code"),
-            );
-        }
-    }
-    let unknown = crate::themes::unknown(db, &f.themes).await?;
-    for (i, t) in f.themes.iter().enumerate() {
-        if unknown.contains(t) {
-            errs.push(
-                &format!("/themes/{i}"),
-                FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
-            );
-        }
-    }
-    if !errs.is_empty() {
-        return Err(StoreError::Invalid(errs));
-    }
-    Ok(())
+    let mut refs = record::Refs::new(db);
+    let lead = ("/lead_organisation_id".to_owned(), f.lead_organisation_id);
+    refs.records::<Organisation>([lead]).await?;
+    let partners = f.partners.iter().enumerate();
+    let named =
+        partners.map(|(i, p)| (format!("/partners/{i}/organisation_id"), p.organisation_id));
+    refs.records::<Organisation>(named).await?;
+    let funding = f.funding.iter().enumerate();
+    let named = funding.map(|(i, p)| (format!("/funding/{i}/funder_id"), p.funder_id));
+    refs.records::<Organisation>(named).await?;
+    let labs = f.lab_ids.iter().enumerate();
+    refs.records::<Lab>(labs.map(|(i, l)| (format!("/lab_ids/{i}"), *l)))
+        .await?;
+    let places = f.municipalities.iter().enumerate();
+    let named: Vec<_> = places
+        .map(|(i, m)| (format!("/municipalities/{i}"), m))
+        .collect();
+    refs.municipalities(&named).await?;
+    refs.themes(&f.themes).await?;
+    refs.finish()
 }
 
 fn fill(am: &mut ActiveModel, f: &ProjectFields) -> StoreResult<()> {
@@ -348,7 +201,67 @@ impl Filter for ProjectFilter {
     type Record = Project;
 
     fn cond(&self, vis: &Visibility, backend: sea_orm::DbBackend) -> Condition {
-        cond(self, vis, backend)
+        let f = self;
+        let mut c = record::visible::<Project>(vis);
+        if !f.phases.is_empty() {
+            c = c.add(Column::Phase.is_in(f.phases.iter().map(|k| k.as_str())));
+        }
+        if !f.statuses.is_empty() {
+            c = c.add(Column::Status.is_in(f.statuses.iter().map(|k| k.as_str())));
+        }
+        if !f.themes.is_empty() {
+            let themes = f.themes.iter().map(|t| t.as_str().to_owned());
+            c = c.add(Column::Id.in_subquery(sub(
+                "project_themes",
+                "project_id",
+                "theme_code",
+                themes,
+            )));
+        }
+        let places = "project_municipalities";
+        let in_municipalities = |codes: &[String]| {
+            let col = r#""project_municipalities"."municipality""#;
+            let mut q = Query::select();
+            q.column(a("project_id")).from(a(places));
+            Column::Id.in_subquery(q.and_where(in_set(backend, col, codes)).to_owned())
+        };
+        if !f.municipalities.is_empty() {
+            c = c.add(in_municipalities(&texts(&f.municipalities)));
+        }
+        if let Some(ms) = &f.area_municipalities {
+            c = c.add(in_municipalities(ms));
+        }
+        if !f.provinces.is_empty() {
+            let mut q = Query::select();
+            q.column(a("project_id")).from(a(places));
+            q.and_where(Expr::col(a("municipality")).in_subquery(of_provinces(&f.provinces)));
+            c = c.add(Column::Id.in_subquery(q));
+        }
+        if !f.organisations.is_empty() {
+            let ids: Vec<String> = f.organisations.iter().map(Uuid::to_string).collect();
+            let partnered = sub(
+                "project_partners",
+                "project_id",
+                "organisation_id",
+                ids.clone(),
+            );
+            c = c.add(
+                Condition::any()
+                    .add(Column::LeadOrganisationId.is_in(ids))
+                    .add(Column::Id.in_subquery(partnered)),
+            );
+        }
+        if !f.labs.is_empty() {
+            let labs = f.labs.iter().map(Uuid::to_string);
+            c = c.add(Column::Id.in_subquery(sub("project_labs", "project_id", "lab_id", labs)));
+        }
+        if let Some(since) = f.updated_since {
+            c = c.add(Column::UpdatedAt.gte(since));
+        }
+        if let Some(q) = &f.q {
+            c = c.add(crate::search::matching::<Project>(backend, q));
+        }
+        c
     }
 }
 

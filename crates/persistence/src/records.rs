@@ -70,6 +70,36 @@ pub(crate) fn in_set_sql(
     }
 }
 
+/// `SELECT col FROM table WHERE where_col IN (values)`: e.g. the records a link table joins to
+/// any of `values`.
+pub(crate) fn sub<V: Into<Value>>(
+    table: &str,
+    col: &str,
+    where_col: &str,
+    values: impl IntoIterator<Item = V>,
+) -> SelectStatement {
+    Query::select()
+        .column(a(col))
+        .from(a(table))
+        .and_where(Expr::col(a(where_col)).is_in(values))
+        .to_owned()
+}
+
+/// The ISTAT codes of the municipalities of these provinces.
+pub(crate) fn of_provinces(provinces: &[legami_domain::ProvinceAbbr]) -> SelectStatement {
+    sub(
+        "municipalities",
+        "istat_code",
+        "province_abbr",
+        provinces.iter().map(|p| p.as_str().to_owned()),
+    )
+}
+
+/// Codes as the strings the tables hold.
+pub(crate) fn texts(codes: &[legami_domain::IstatCode]) -> Vec<String> {
+    codes.iter().map(|c| c.as_str().to_owned()).collect()
+}
+
 /// The condition naming a record by id or slug.
 pub(crate) fn key_cond(table: &str, key: &IdOrSlug) -> Cond {
     match key {

@@ -8,6 +8,7 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use legami_domain::FieldError;
 use legami_persistence::{KeysetPos, PageRequest, SortSpec};
+use serde::Deserialize;
 
 mod filters;
 mod serve;
@@ -84,6 +85,30 @@ pub fn timestamp(raw: &str) -> Result<DateTime<Utc>, FieldError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| FieldError::new("format", "an RFC 3339 timestamp, e.g. 2026-11-22T09:30:00Z"))
+}
+
+/// The parameters every collection of records shares, as sent; their documentation is
+/// `routes::records::ListParams`, written once from each collection's sorts and formats.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    sort: Option<String>,
+    count: Option<String>,
+    fields: Option<String>,
+    format: Option<String>,
+}
+
+impl ListQuery {
+    /// The parameter names.
+    pub const NAMES: &'static [&'static str] =
+        &["limit", "cursor", "sort", "count", "fields", "format"];
+
+    /// The parameters, borrowed, for [`parse_list_args`].
+    pub fn raw(&self) -> RawListArgs<'_> {
+        crate::raw_list_args!(self)
+    }
 }
 
 /// The raw shared parameters of a listing.

@@ -36,7 +36,7 @@ impl Format {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Json => "json",
             Self::Csv => "csv",

@@ -5,7 +5,7 @@ use crate::answers;
 use crate::caller::Caller;
 use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
 use crate::error::ApiError;
-use crate::extract::Qs;
+use crate::extract::ListQs;
 use crate::listing::ParamErrors;
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -102,18 +102,6 @@ pub struct AreaInput {
 }
 
 impl AreaInput {
-    fn from_stored(a: &Area) -> Self {
-        let d = AreaDto::from(a);
-        Self {
-            slug: Some(d.slug),
-            name: d.name,
-            kind: Some(d.kind.as_str().to_owned()),
-            description: d.description,
-            municipalities: d.municipalities,
-            status: Some(d.status.as_str().to_owned()),
-        }
-    }
-
     fn parse(&self) -> Result<AreaFields, FieldErrors> {
         let mut e = FieldErrors::new();
         let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);
@@ -177,22 +165,6 @@ pub struct AreaQuery {
     /// Publication status; repeatable.
     #[param(value_type = Option<Vec<StatusSchema>>, style = Form, explode)]
     pub status: Option<Vec<String>>,
-    /// Page size, 1-100 (default 20).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Opaque cursor.
-    pub cursor: Option<String>,
-    /// `name` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
-    #[param(pattern = "^-?(name|slug|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// `false` omits `page.total`.
-    #[param(value_type = Option<bool>)]
-    pub count: Option<String>,
-    /// Comma-separated field names.
-    pub fields: Option<String>,
-    /// `json` (default) or `csv`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
-    pub format: Option<String>,
 }
 
 /// Paths with an area id or slug.
@@ -233,7 +205,7 @@ const CSV_COLUMNS: &[&str] = &[
 /// with `format=csv`. Anonymous callers see published areas only.
 #[utoipa::path(
     tag = "territory",
-    params(AreaQuery),
+    params(AreaQuery, records::ListParams<Area>),
     responses(
         (status = 200, description = "A page of areas", body = AreaList, content((AreaList = "application/json"), (String = "text/csv"))),
         answers::NotModified, answers::BadCursor, answers::InvalidParameter,
@@ -245,9 +217,8 @@ pub async fn list_areas(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: Qs<AreaQuery>,
+    ListQs(q, list): ListQs<AreaQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let mut errs = ParamErrors::default();
     let f = AreaFilter {
         kinds: errs.each("kind", &q.kind, AreaKind::parse),
@@ -255,8 +226,7 @@ pub async fn list_areas(
         statuses: errs.each("status", &q.status, Status::parse),
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let args =
-        records::list_args::<Area>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
+    let args = records::list_args::<Area>(&req, &state, list.raw(), false, &mut errs)?;
     records::list(&req, &state, caller, f, args).await
 }
 
@@ -359,10 +329,6 @@ impl Resource for Area {
 
     fn view(&self, _vis: &Visibility) -> AreaDto {
         AreaDto::from(self)
-    }
-
-    fn input(&self) -> AreaInput {
-        AreaInput::from_stored(self)
     }
 
     fn parse(input: &AreaInput) -> Result<AreaFields, FieldErrors> {

@@ -6,7 +6,7 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
 };
 use crate::error::ApiError;
-use crate::extract::Qs;
+use crate::extract::ListQs;
 use crate::listing::{ParamErrors, timestamp};
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -145,19 +145,6 @@ pub struct NetworkInput {
 }
 
 impl NetworkInput {
-    fn from_stored(n: &Network) -> Self {
-        let d = NetworkDto::from(n);
-        Self {
-            slug: Some(d.slug),
-            name: d.name,
-            description: d.description,
-            since: d.since.map(i64::from),
-            coordinator_id: d.coordinator_id.map(|c| c.to_string()),
-            members: d.members,
-            status: Some(d.status.as_str().to_owned()),
-        }
-    }
-
     fn parse(&self) -> Result<NetworkFields, FieldErrors> {
         let mut e = FieldErrors::new();
         let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);
@@ -249,22 +236,6 @@ pub struct NetworkQuery {
     /// Only records changed at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime)]
     pub updated_since: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Opaque cursor.
-    pub cursor: Option<String>,
-    /// `name` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
-    #[param(pattern = "^-?(name|slug|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// `false` omits `page.total`.
-    #[param(value_type = Option<bool>)]
-    pub count: Option<String>,
-    /// Comma-separated field names.
-    pub fields: Option<String>,
-    /// `json` (default) or `csv`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
-    pub format: Option<String>,
 }
 
 /// Paths with a network id or slug.
@@ -305,7 +276,7 @@ const CSV_COLUMNS: &[&str] = &[
 /// organisation or lab id) and `status`. Member lists show only members you may see.
 #[utoipa::path(
     tag = "networks",
-    params(NetworkQuery),
+    params(NetworkQuery, records::ListParams<Network>),
     responses(
         (status = 200, description = "A page of networks", body = NetworkList, content((NetworkList = "application/json"), (String = "text/csv"))),
         answers::NotModified, answers::BadCursor, answers::InvalidParameter,
@@ -317,9 +288,8 @@ pub async fn list_networks(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: Qs<NetworkQuery>,
+    ListQs(q, list): ListQs<NetworkQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let mut errs = ParamErrors::default();
     let f = NetworkFilter {
         members: errs.each("member", &q.member, parse_id),
@@ -327,8 +297,7 @@ pub async fn list_networks(
         updated_since: errs.one("updated_since", &q.updated_since, timestamp),
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let args =
-        records::list_args::<Network>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
+    let args = records::list_args::<Network>(&req, &state, list.raw(), false, &mut errs)?;
     records::list(&req, &state, caller, f, args).await
 }
 
@@ -428,10 +397,6 @@ impl Resource for Network {
 
     fn view(&self, _vis: &Visibility) -> NetworkDto {
         NetworkDto::from(self)
-    }
-
-    fn input(&self) -> NetworkInput {
-        NetworkInput::from_stored(self)
     }
 
     fn parse(input: &NetworkInput) -> Result<NetworkFields, FieldErrors> {

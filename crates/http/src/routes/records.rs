@@ -42,8 +42,6 @@ pub trait Resource: Record {
     fn listed(hit: &Hit<Self>, vis: &Visibility) -> Self::Dto {
         Self::view(&hit.0, vis)
     }
-    /// The writable view of a stored record (the base of a merge patch).
-    fn input(&self) -> Self::Input;
     /// Validates every field of a write.
     fn parse(input: &Self::Input) -> Result<Self::Fields, FieldErrors>;
 
@@ -102,6 +100,18 @@ fn audit_view<R: Resource>(r: &R) -> Value {
     serde_json::to_value(r.view(&Visibility::Privileged)).unwrap_or_default()
 }
 
+/// The writable view of a stored record, the base of a merge patch: its full view, cut to the
+/// fields of `R::Input`.
+fn writable<R: Resource>(r: &R) -> Result<Value, ApiError> {
+    let mut v = serde_json::to_value(r.view(&Visibility::Privileged))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let fields = schema_fields::<R::Input>();
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|k, _| fields.contains(k));
+    }
+    Ok(v)
+}
+
 /// `GET /{collection}/{id}`: one record, `fields` applied; its ETag is the stored record's, so it
 /// works with `If-Match` on writes.
 pub async fn get<R: Resource>(
@@ -157,7 +167,7 @@ pub async fn update<R: Resource>(
     let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
     R::may_change(caller, &current)?;
     writes::check_if_match(req, &current.view(&vis))?;
-    let input: R::Input = writes::merge(&current.input(), body.0)?;
+    let input: R::Input = writes::merge(writable(&current)?, body.0)?;
     let fields = R::parse(&input)?;
     R::may_write(caller, &fields, Some(&current))?;
     let audit = Audit {
@@ -228,6 +238,88 @@ pub fn list_args<R: Resource>(
         formats: R::FORMATS,
     };
     listing::parse_list_args(req, &state.cursor_secret, raw, &spec, errs)
+}
+
+/// The OpenAPI declaration of the parameters every collection shares ([`crate::listing::ListQuery`]),
+/// written once: the collection's sorts and formats come from its [`Resource`].
+pub struct ListParams<R>(std::marker::PhantomData<R>);
+
+/// `a`, `a or b`, `a, b or c`, each in backticks.
+fn either(items: &[&str]) -> String {
+    let ticked: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match ticked.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+impl<R: Resource> utoipa::IntoParams for ListParams<R> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        let formats: Vec<&str> = R::FORMATS.iter().map(|f| f.name()).collect();
+        let exports = formats[1..].join("|");
+        let mut sorts: Vec<String> = R::SORTS
+            .iter()
+            .filter(|s| **s != "distance")
+            .map(|s| format!("`{s}`"))
+            .collect();
+        sorts[0].push_str(" (default)");
+        if R::SORTS.contains(&"distance") {
+            sorts.push("or `distance` (with `near`)".into());
+        }
+        let shown = |name: &str, description: String, schema: Value| {
+            serde_json::json!({"name": name, "in": "query", "description": description,
+                "required": false, "schema": schema})
+        };
+        let mut params = vec![
+            shown(
+                "limit",
+                format!(
+                    "Page size, 1-100 (default 20). With `format={exports}`, giving `limit` or \
+                     `cursor` exports one page; without them the whole filtered collection is \
+                     streamed."
+                ),
+                serde_json::json!({"type": "integer", "format": "u-int64", "maximum": 100, "minimum": 1}),
+            ),
+            shown(
+                "cursor",
+                "Opaque cursor from `page.next_cursor`.".into(),
+                serde_json::json!({"type": "string"}),
+            ),
+            shown(
+                "sort",
+                format!("{}; `-` for descending.", sorts.join(", ")),
+                serde_json::json!({"type": "string",
+                    "pattern": format!("^-?({})$", R::SORTS.join("|"))}),
+            ),
+            shown(
+                "count",
+                "`false` omits `page.total`.".into(),
+                serde_json::json!({"type": "boolean"}),
+            ),
+            shown(
+                "fields",
+                "Comma-separated field names to return (plus `id`).".into(),
+                serde_json::json!({"type": "string"}),
+            ),
+            shown(
+                "format",
+                format!(
+                    "{}; overrides `Accept`.",
+                    either(&formats).replacen("`json`", "`json` (default)", 1)
+                ),
+                serde_json::json!({"type": "string",
+                    "pattern": format!("^({})$", formats.join("|"))}),
+            ),
+        ];
+        params[2]["example"] = Value::from("-updated_at");
+        params
+            .into_iter()
+            .filter_map(|p| serde_json::from_value(p).ok())
+            .collect()
+    }
 }
 
 /// `GET /{collection}`: a JSON page, or a streamed CSV / GeoJSON export, of the filtered

@@ -31,8 +31,8 @@ pub fn check_if_match(req: &HttpRequest, current: &impl Serialize) -> Result<(),
 }
 
 /// Applies an RFC 7396 merge patch to the writable view of a record; read-only fields are a 400.
-pub fn merge<T: Serialize + DeserializeOwned + utoipa::ToSchema + 'static>(
-    base: &T,
+pub fn merge<T: DeserializeOwned + utoipa::ToSchema + 'static>(
+    mut merged: Value,
     patch: Value,
 ) -> Result<T, ApiError> {
     if let Some(obj) = patch.as_object() {
@@ -49,7 +49,6 @@ pub fn merge<T: Serialize + DeserializeOwned + utoipa::ToSchema + 'static>(
             }
         }
     }
-    let mut merged = serde_json::to_value(base).map_err(|e| ApiError::Internal(e.to_string()))?;
     json_patch::merge(&mut merged, &patch);
     from_value(merged)
 }

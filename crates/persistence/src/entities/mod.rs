@@ -6,7 +6,6 @@ pub mod indicators;
 pub mod labs;
 pub mod municipalities;
 pub mod networks;
-pub mod organisation_themes;
 pub mod organisations;
 pub mod projects;
 pub mod themes;

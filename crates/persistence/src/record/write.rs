@@ -296,3 +296,77 @@ async fn backfill<R: Record, C: ConnectionTrait + TransactionTrait>(db: &C) -> S
     }
     Ok(ids.len())
 }
+
+/// The references a write names, checked together: each one that names nothing is an
+/// `unknown` error at its path, in the order they are checked.
+pub(crate) struct Refs<'a, C> {
+    db: &'a C,
+    errs: legami_domain::FieldErrors,
+}
+
+impl<'a, C: ConnectionTrait> Refs<'a, C> {
+    pub(crate) fn new(db: &'a C) -> Self {
+        Self {
+            db,
+            errs: legami_domain::FieldErrors::new(),
+        }
+    }
+
+    /// Live records of type `R`, each named at its path.
+    pub(crate) async fn records<R: Record>(
+        &mut self,
+        named: impl IntoIterator<Item = (String, Uuid)>,
+    ) -> StoreResult<()> {
+        let named: Vec<(String, Uuid)> = named.into_iter().collect();
+        let ids: Vec<Uuid> = named.iter().map(|(_, id)| *id).collect();
+        let missing = missing::<R>(self.db, &ids).await?;
+        for (at, _id) in named.iter().filter(|(_, id)| missing.contains(id)) {
+            let e = legami_domain::FieldError::new("unknown", format!("no such {}", R::ENTITY));
+            self.errs.push(at, e);
+        }
+        Ok(())
+    }
+
+    /// Municipalities by ISTAT code, each named at its path.
+    pub(crate) async fn municipalities(
+        &mut self,
+        named: &[(String, &legami_domain::IstatCode)],
+    ) -> StoreResult<()> {
+        for (at, code) in named {
+            if !crate::municipalities::exists(self.db, code).await? {
+                let e = legami_domain::FieldError::new(
+                    "unknown",
+                    "no municipality has this ISTAT code",
+                );
+                self.errs.push(at, e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Theme codes, at `/themes/{i}`.
+    pub(crate) async fn themes(&mut self, themes: &[legami_domain::ThemeCode]) -> StoreResult<()> {
+        let unknown = crate::themes::unknown(self.db, themes).await?;
+        for (i, t) in themes
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| unknown.contains(t))
+        {
+            let e = legami_domain::FieldError::new(
+                "unknown",
+                format!("unknown theme '{}'", t.as_str()),
+            );
+            self.errs.push(&format!("/themes/{i}"), e);
+        }
+        Ok(())
+    }
+
+    /// `Ok` when every reference named something.
+    pub(crate) fn finish(self) -> StoreResult<()> {
+        if self.errs.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(self.errs))
+        }
+    }
+}

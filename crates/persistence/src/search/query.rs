@@ -125,6 +125,11 @@ impl SearchQuery {
     }
 }
 
+/// The records of type `R` whose search documents match `q` (the collections' `q` filter).
+pub fn matching<R: crate::record::Record>(backend: DbBackend, q: &SearchQuery) -> SimpleExpr {
+    in_matches(backend, R::ENTITY, &format!("{}.id", R::TABLE), q)
+}
+
 /// `record_id IN (the ids of `entity` documents matching q)`, for the collections' `q` filter.
 pub fn in_matches(backend: DbBackend, entity: &str, id_col: &str, q: &SearchQuery) -> SimpleExpr {
     if q.stems.is_empty() {

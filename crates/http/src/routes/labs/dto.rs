@@ -199,26 +199,6 @@ pub struct LabInput {
 }
 
 impl LabInput {
-    pub(super) fn from_stored(l: &Lab) -> Self {
-        let d = LabDto::new(l, None);
-        Self {
-            slug: Some(d.slug),
-            name: d.name,
-            kind: d.kind.as_str().to_owned(),
-            description: d.description,
-            themes: d.themes,
-            activities: d.activities,
-            operators: d.operators,
-            address: d.address,
-            neighbourhood: d.neighbourhood,
-            location: d.location,
-            opening_hours: d.opening_hours,
-            contact: d.contact,
-            accessibility: d.accessibility,
-            status: Some(d.status.as_str().to_owned()),
-        }
-    }
-
     /// Validates every field.
     pub fn parse(&self) -> Result<LabFields, FieldErrors> {
         let mut e = FieldErrors::new();

@@ -7,7 +7,7 @@ use crate::dto::{
     WeekdayCode, blank, missing, parse_id, parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::Qs;
+use crate::extract::ListQs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self, Format};
 use crate::routes::records::{self, Resource};
@@ -69,22 +69,6 @@ pub struct LabQuery {
     /// Only records changed at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime)]
     pub updated_since: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Opaque cursor from `page.next_cursor`.
-    pub cursor: Option<String>,
-    /// `name` (default), `slug`, `created_at`, `updated_at`, or `distance` (with `near`); `-` for descending.
-    #[param(pattern = "^-?(name|slug|created_at|updated_at|distance)$")]
-    pub sort: Option<String>,
-    /// `false` omits `page.total`.
-    #[param(value_type = Option<bool>)]
-    pub count: Option<String>,
-    /// Comma-separated field names to return (plus `id`).
-    pub fields: Option<String>,
-    /// `json` (default), `csv` or `geojson`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|geojson)$")]
-    pub format: Option<String>,
 }
 
 /// Paths with a lab id or slug.
@@ -178,7 +162,7 @@ async fn resolve_organisations(
 /// GeoJSON (points at each lab).
 #[utoipa::path(
     tag = "labs",
-    params(LabQuery),
+    params(LabQuery, records::ListParams<Lab>),
     responses(
         (status = 200, description = "A page of labs", body = LabList,
             content((LabList = "application/json"), (String = "text/csv"), (Value = "application/geo+json"))),
@@ -191,9 +175,8 @@ pub async fn list_labs(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: Qs<LabQuery>,
+    ListQs(q, list): ListQs<LabQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let mut errs = ParamErrors::default();
     let mut f = LabFilter {
         kinds: errs.each("kind", &q.kind, LabKind::parse),
@@ -207,13 +190,7 @@ pub async fn list_labs(
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
         ..Default::default()
     };
-    let args = records::list_args::<Lab>(
-        &req,
-        &state,
-        crate::raw_list_args!(q),
-        q.near.is_some(),
-        &mut errs,
-    )?;
+    let args = records::list_args::<Lab>(&req, &state, list.raw(), q.near.is_some(), &mut errs)?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -336,10 +313,6 @@ impl Resource for Lab {
 
     fn listed(hit: &Hit<Self>, _vis: &Visibility) -> LabDto {
         LabDto::new(&hit.0, hit.1)
-    }
-
-    fn input(&self) -> LabInput {
-        LabInput::from_stored(self)
     }
 
     fn parse(input: &LabInput) -> Result<LabFields, FieldErrors> {

@@ -163,27 +163,6 @@ pub struct OrganisationInput {
 }
 
 impl OrganisationInput {
-    /// The writable view of a stored organisation, the base a merge patch applies to.
-    pub(super) fn from_stored(o: &Organisation) -> Self {
-        let dto = OrganisationDto::new(o, &Visibility::Privileged);
-        Self {
-            slug: Some(dto.slug),
-            name: dto.name,
-            kind: dto.kind.as_str().to_owned(),
-            description: dto.description,
-            runts_section: dto.runts_section.map(|r| r.as_str().to_owned()),
-            runts_id: dto.runts_id,
-            tax_code: dto.tax_code,
-            vat_number: dto.vat_number,
-            themes: dto.themes,
-            contact: dto.contact,
-            address: dto.address,
-            location: dto.location,
-            contact_person: dto.contact_person,
-            status: Some(dto.status.as_str().to_owned()),
-        }
-    }
-
     /// Validates every field, reporting each broken rule.
     pub fn parse(&self) -> Result<OrganisationFields, FieldErrors> {
         let mut e = FieldErrors::new();

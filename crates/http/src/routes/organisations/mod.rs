@@ -7,7 +7,7 @@ use crate::dto::{
     StatusCode as StatusSchema, blank, missing,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::Qs;
+use crate::extract::ListQs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self, Format};
 use crate::routes::records::{self, Resource};
@@ -69,25 +69,6 @@ pub struct OrganisationQuery {
     /// Only records changed at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime, example = "2026-01-01T00:00:00Z")]
     pub updated_since: Option<String>,
-    /// Page size, 1-100 (default 20). With `format=csv|geojson`, giving `limit` or `cursor`
-    /// exports one page; without them the whole filtered collection is streamed.
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Opaque cursor from `page.next_cursor`.
-    pub cursor: Option<String>,
-    /// `name`, `slug`, `created_at` or `updated_at`; prefix `-` for descending. Default `name`.
-    #[param(example = "-updated_at")]
-    #[param(pattern = "^-?(name|slug|created_at|updated_at|distance)$")]
-    pub sort: Option<String>,
-    /// `false` omits `page.total`.
-    #[param(value_type = Option<bool>)]
-    pub count: Option<String>,
-    /// Comma-separated field names to return (plus `id`).
-    #[param(example = "name,slug,location")]
-    pub fields: Option<String>,
-    /// `json` (default), `csv` or `geojson`; overrides `Accept`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv|geojson)$")]
-    pub format: Option<String>,
 }
 
 /// Paths with an organisation id or slug.
@@ -170,7 +151,7 @@ fn filter(q: &OrganisationQuery, errs: &mut ParamErrors) -> OrganisationFilter {
 /// filtered collection unless `limit` or `cursor` is given; they carry a strong ETag too.
 #[utoipa::path(
     tag = "organisations",
-    params(OrganisationQuery),
+    params(OrganisationQuery, records::ListParams<Organisation>),
     responses(
         (status = 200, description = "A page of organisations", body = OrganisationList,
             headers(("ETag" = String, description = "Strong entity tag of the page"),
@@ -189,18 +170,12 @@ pub async fn list_organisations(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: Qs<OrganisationQuery>,
+    ListQs(q, list): ListQs<OrganisationQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let mut errs = ParamErrors::default();
     let mut f = filter(&q, &mut errs);
-    let args = records::list_args::<Organisation>(
-        &req,
-        &state,
-        crate::raw_list_args!(q),
-        q.near.is_some(),
-        &mut errs,
-    )?;
+    let args =
+        records::list_args::<Organisation>(&req, &state, list.raw(), q.near.is_some(), &mut errs)?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -325,10 +300,6 @@ impl Resource for Organisation {
         let mut dto = OrganisationDto::new(&hit.0, vis);
         dto.distance_km = hit.1.map(|d| (d * 1000.0).round() / 1000.0);
         dto
-    }
-
-    fn input(&self) -> OrganisationInput {
-        OrganisationInput::from_stored(self)
     }
 
     fn parse(input: &OrganisationInput) -> Result<OrganisationFields, FieldErrors> {

@@ -225,30 +225,6 @@ pub struct ProjectInput {
 }
 
 impl ProjectInput {
-    pub(super) fn from_stored(p: &Project) -> Self {
-        let d = ProjectDto::from(p);
-        Self {
-            slug: Some(d.slug),
-            title: d.title,
-            summary: d.summary,
-            description: d.description,
-            programme: d.programme,
-            phase: Some(d.phase.as_str().to_owned()),
-            start_date: d.start_date.map(|x| x.to_string()),
-            end_date: d.end_date.map(|x| x.to_string()),
-            lead_organisation_id: d.lead_organisation_id.to_string(),
-            partners: d.partners,
-            funding: d.funding,
-            lab_ids: d.lab_ids.iter().map(Uuid::to_string).collect(),
-            municipalities: d.municipalities,
-            themes: d.themes,
-            objectives: d.objectives,
-            actions: d.actions,
-            website: d.website,
-            status: Some(d.status.as_str().to_owned()),
-        }
-    }
-
     pub(super) fn parse(&self) -> Result<ProjectFields, FieldErrors> {
         let mut e = FieldErrors::new();
         let slug = e.check_opt("/slug", blank(&self.slug), Slug::parse);

@@ -7,7 +7,7 @@ use crate::dto::{
     parse_lines, parse_opt_text, parse_status, parse_themes,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::Qs;
+use crate::extract::ListQs;
 use crate::listing::{self, ParamErrors, timestamp};
 use crate::respond::{self};
 use crate::routes::records::{self, Resource};
@@ -66,22 +66,6 @@ pub struct ProjectQuery {
     /// Only records changed at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime)]
     pub updated_since: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
-    pub limit: Option<String>,
-    /// Opaque cursor.
-    pub cursor: Option<String>,
-    /// `title` (default), `slug`, `created_at`, `updated_at`; `-` for descending.
-    #[param(pattern = "^-?(title|slug|created_at|updated_at)$")]
-    pub sort: Option<String>,
-    /// `false` omits `page.total`.
-    #[param(value_type = Option<bool>)]
-    pub count: Option<String>,
-    /// Comma-separated field names.
-    pub fields: Option<String>,
-    /// `json` (default) or `csv`.
-    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
-    pub format: Option<String>,
 }
 
 /// Paths with a project id or slug.
@@ -171,7 +155,7 @@ pub async fn results(
 /// see published projects only.
 #[utoipa::path(
     tag = "projects",
-    params(ProjectQuery),
+    params(ProjectQuery, records::ListParams<Project>),
     responses(
         (status = 200, description = "A page of projects", body = ProjectList, content((ProjectList = "application/json"), (String = "text/csv"))),
         answers::NotModified, answers::BadCursor, answers::InvalidParameter,
@@ -183,9 +167,8 @@ pub async fn list_projects(
     req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
-    q: Qs<ProjectQuery>,
+    ListQs(q, list): ListQs<ProjectQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = q.0;
     let mut errs = ParamErrors::default();
     let mut f = ProjectFilter {
         phases: errs.each("phase", &q.phase, ProjectPhase::parse),
@@ -199,8 +182,7 @@ pub async fn list_projects(
         area_municipalities: None,
         q: errs.one("q", &q.q, legami_persistence::search::SearchQuery::parse),
     };
-    let args =
-        records::list_args::<Project>(&req, &state, crate::raw_list_args!(q), false, &mut errs)?;
+    let args = records::list_args::<Project>(&req, &state, list.raw(), false, &mut errs)?;
     listing::check_refs(
         &state.db,
         &f.themes,
@@ -317,10 +299,6 @@ impl Resource for Project {
 
     fn view(&self, _vis: &Visibility) -> ProjectDto {
         ProjectDto::from(self)
-    }
-
-    fn input(&self) -> ProjectInput {
-        ProjectInput::from_stored(self)
     }
 
     fn parse(input: &ProjectInput) -> Result<ProjectFields, FieldErrors> {
