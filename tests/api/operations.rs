@@ -25,6 +25,28 @@ async fn health_and_metrics() {
     assert!(text.contains("legami_db_pool_max 5"));
 }
 
+/// On SQLite a record read runs in the request's own thread, not through a hand-off to a pooled
+/// connection's worker thread; on PostgreSQL every read goes through the pool.
+/// `legami_db_inline_reads_total` counts the former.
+#[tokio::test]
+async fn sqlite_record_reads_run_in_the_requests_thread() {
+    let app = TestApp::spawn().await;
+    let page = json_of(app.get("/api/v1/organisations?limit=5").await, 200).await;
+    assert!(page["page"]["total"].as_u64().is_some());
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let inline: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("legami_db_inline_reads_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no inline-read counter in {text}"));
+    if is_postgres() {
+        assert_eq!(inline, 0);
+    } else {
+        assert!(inline >= 2, "the page and its count read inline: {inline}");
+    }
+}
+
 #[tokio::test]
 async fn demo_data_loads_on_first_start_and_reseeding_is_idempotent() {
     let app = TestApp::spawn_with(|s| s.seed_demo_on_empty = true, None).await;

@@ -153,7 +153,7 @@ impl Record for Area {
 
 /// Municipalities of an area given by id or slug; `None` when there is no such live area.
 pub async fn municipalities_of(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     key: &IdOrSlug,
     vis: &Visibility,
 ) -> StoreResult<Option<Vec<String>>> {

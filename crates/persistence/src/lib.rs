@@ -13,6 +13,7 @@ pub mod error;
 pub mod geo;
 pub mod idempotency;
 pub mod indicators;
+pub mod inline;
 pub mod labs;
 pub mod map;
 pub mod metrics;

@@ -143,6 +143,11 @@ fn metrics(
         "Idle database connections in the pool",
     )?;
     let max = IntGauge::new("legami_db_pool_max", "Largest database pool size")?;
+    let inline = prometheus::IntCounter::new(
+        "legami_db_inline_reads_total",
+        "SQLite record reads run in the request's own thread instead of the pool's",
+    )?;
+    prom.registry.register(Box::new(inline.clone()))?;
     prom.registry.register(Box::new(size.clone()))?;
     prom.registry.register(Box::new(idle.clone()))?;
     prom.registry.register(Box::new(max.clone()))?;
@@ -153,6 +158,7 @@ fn metrics(
         loop {
             tick.tick().await;
             let (s, i) = legami_persistence::pool_stats(&db);
+            inline.inc_by(legami_persistence::inline::reads().saturating_sub(inline.get()));
             size.set(i64::from(s));
             idle.set(i64::from(i));
         }

@@ -68,11 +68,27 @@ impl FieldSet {
     }
 }
 
-/// The property names of a schema: the field names `fields=` accepts.
-pub fn schema_fields<T: ToSchema>() -> Vec<String> {
+/// The property names of a schema: the field names `fields=` accepts. Composed once per type
+/// (building a schema costs more than the rest of a record read).
+pub fn schema_fields<T: ToSchema + 'static>() -> &'static [String] {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
     use utoipa::openapi::{RefOr, Schema};
-    match T::schema() {
+    static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static [String]>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(known) = cache.read().ok().and_then(|c| c.get(&id).copied()) {
+        return known;
+    }
+    let names: Vec<String> = match T::schema() {
         RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
         _ => Vec::new(),
+    };
+    // One leak per DTO type: a fixed, small set.
+    let names: &'static [String] = names.leak();
+    match cache.write() {
+        Ok(mut c) => c.entry(id).or_insert(names),
+        Err(_) => names,
     }
 }

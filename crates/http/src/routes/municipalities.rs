@@ -238,7 +238,7 @@ pub async fn list_municipalities(
         name: "municipalities",
         sorts: store::SORTS,
         default_sort: "istat_code",
-        fields: &known,
+        fields: known,
         formats: &[Format::Json, Format::Csv],
     };
     let raw = RawListArgs {

@@ -121,7 +121,7 @@ pub async fn get<R: Resource>(
     id: &str,
     q: writes::OneQuery,
 ) -> Result<HttpResponse, ApiError> {
-    let fields = respond::FieldSet::parse(q.fields.as_deref(), &schema_fields::<R::Dto>())?;
+    let fields = respond::FieldSet::parse(q.fields.as_deref(), schema_fields::<R::Dto>())?;
     let vis = caller.visibility();
     let r = record::find::<R>(&state.db, &key(id)?, &vis).await?;
     let stored = r.view(&vis);
@@ -234,7 +234,7 @@ pub fn list_args<R: Resource>(
         name: R::COLLECTION,
         sorts: R::SORTS,
         default_sort: R::SORTS[0],
-        fields: &known,
+        fields: known,
         formats: R::FORMATS,
     };
     listing::parse_list_args(req, &state.cursor_secret, raw, &spec, errs)

@@ -138,7 +138,7 @@ pub async fn list_themes(
         name: "themes",
         sorts: &["code"],
         default_sort: "code",
-        fields: &known,
+        fields: known,
         formats: &[Format::Json, Format::Csv],
     };
     let raw = RawListArgs {

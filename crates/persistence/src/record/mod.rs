@@ -171,7 +171,7 @@ pub(crate) use named_by;
 /// A record resource: what is particular to it. Everything else is in this module.
 pub trait Record: Sized + Send + Sync + 'static {
     /// Its sea-orm entity (the record's own table).
-    type Entity: EntityTrait;
+    type Entity: EntityTrait<Model: serde::de::DeserializeOwned>;
     /// What a client writes.
     type Fields: Send + Sync;
     /// The table.

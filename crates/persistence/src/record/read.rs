@@ -43,6 +43,17 @@ fn add_links<R: Record>(q: &mut SelectStatement, backend: DbBackend) {
     }
 }
 
+/// [`read`], in this thread when `db` is an SQLite pool ([`crate::inline`]).
+async fn read_fast<R: Record>(
+    db: &(impl ConnectionTrait + 'static),
+    q: &SelectStatement,
+) -> StoreResult<Vec<R>> {
+    if let Some(rows) = inline_rows::<R>(db, q) {
+        return rows.into_iter().map(from_inline::<R>).collect();
+    }
+    read(db, q).await
+}
+
 async fn read<R: Record>(db: &impl ConnectionTrait, q: &SelectStatement) -> StoreResult<Vec<R>> {
     let rows = db.query_all(q).await?;
     rows.iter()
@@ -59,14 +70,75 @@ async fn read<R: Record>(db: &impl ConnectionTrait, q: &SelectStatement) -> Stor
         .collect()
 }
 
+/// The rows of `q` read in this thread when `db` is an SQLite pool ([`crate::inline`]): never
+/// inside a transaction, which has its own connection.
+fn inline(
+    db: &dyn std::any::Any,
+    q: &SelectStatement,
+    types: &[(&str, sea_orm::sea_query::ColumnType)],
+) -> Option<Vec<crate::inline::Row>> {
+    let pool = db.downcast_ref::<sea_orm::DatabaseConnection>()?;
+    if pool.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let (sql, values) = q.build(sea_orm::sea_query::SqliteQueryBuilder);
+    crate::inline::query(pool, &sql, &values.0, types)
+}
+
+/// [`inline`] for the rows of `R`, each column typed as its model declares it.
+fn inline_rows<R: Record>(
+    db: &dyn std::any::Any,
+    q: &SelectStatement,
+) -> Option<Vec<crate::inline::Row>> {
+    let types: Vec<(&str, sea_orm::sea_query::ColumnType)> =
+        <<R::Entity as EntityTrait>::Column as sea_orm::Iterable>::iter()
+            .map(|c| {
+                let def = sea_orm::ColumnTrait::def(&c);
+                (
+                    sea_orm::IdenStatic::as_str(&c),
+                    def.get_column_type().clone(),
+                )
+            })
+            .collect();
+    inline(db, q, &types)
+}
+
+/// `COUNT(*)` statement's answer, in this thread when it can be.
+async fn count_fast(
+    db: &(impl ConnectionTrait + 'static),
+    q: &SelectStatement,
+) -> StoreResult<i64> {
+    let counted = inline(db, q, &[]).and_then(|rows| rows.first()?.values().next()?.as_i64());
+    match counted {
+        Some(n) => Ok(n),
+        None => crate::records::count(db, q).await,
+    }
+}
+
+/// A record from a row read in this thread (its link columns are JSON text).
+fn from_inline<R: Record>(mut row: crate::inline::Row) -> StoreResult<R> {
+    let bad = |e: serde_json::Error| StoreError::Db(e.to_string());
+    let links = (0..R::LINKS.len())
+        .map(|i| match row.remove(&format!("link_{i}")) {
+            Some(serde_json::Value::String(json)) => serde_json::from_str(&json).map_err(bad),
+            _ => Err(StoreError::Db(format!("link_{i} is not text"))),
+        })
+        .collect::<StoreResult<_>>()?;
+    let model: Row<R> = serde_json::from_value(serde_json::Value::Object(row)).map_err(bad)?;
+    R::from_row(model, Links(links))
+}
+
 /// Every record of `R` where `cond` holds (unordered).
-pub async fn all<R: Record>(db: &impl ConnectionTrait, cond: Cond) -> StoreResult<Vec<R>> {
-    read(db, &select::<R>(db.get_database_backend(), cond)).await
+pub async fn all<R: Record>(
+    db: &(impl ConnectionTrait + 'static),
+    cond: Cond,
+) -> StoreResult<Vec<R>> {
+    read_fast(db, &select::<R>(db.get_database_backend(), cond)).await
 }
 
 /// One live record by id or slug, if the caller may see it.
 pub async fn find<R: Record>(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     key: &IdOrSlug,
     vis: &Visibility,
 ) -> StoreResult<R> {
@@ -76,7 +148,8 @@ pub async fn find<R: Record>(
 
 /// A record by id, deleted or not.
 pub(super) async fn load<R: Record>(db: &impl ConnectionTrait, id: &str) -> StoreResult<R> {
-    all(db, Cond::all().add(col::<R>("id").eq(id)))
+    let cond = Cond::all().add(col::<R>("id").eq(id));
+    read(db, &select::<R>(db.get_database_backend(), cond))
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -104,7 +177,7 @@ fn keyset_pos(meta: &RecordMeta, field: &str, label: &str) -> KeysetPos {
 /// One page of the records where `cond` holds, ordered by (`page.sort.field`, `id`), with the
 /// exact total when asked for. Timestamps in cursors are RFC 3339.
 pub async fn list<R: Record>(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     cond: Cond,
     page: &PageRequest,
 ) -> StoreResult<Page<R>> {
@@ -115,7 +188,7 @@ pub async fn list<R: Record>(
             .from(a(R::TABLE))
             .cond_where(cond.clone())
             .to_owned();
-        Some(u64::try_from(crate::records::count(db, &q).await?).unwrap_or(0))
+        Some(u64::try_from(count_fast(db, &q).await?).unwrap_or(0))
     } else {
         None
     };
@@ -160,7 +233,7 @@ pub async fn list<R: Record>(
     add_links::<R>(&mut q, db.get_database_backend());
     q.order_by_expr(col::<R>(field), order.clone())
         .order_by_expr(col::<R>("id"), order);
-    let items = read::<R>(db, &q).await?;
+    let items = read_fast::<R>(db, &q).await?;
     let (items, next) = finish(items, page.limit, |r| {
         keyset_pos(r.meta(), field, r.label())
     });
@@ -175,7 +248,7 @@ pub type Hit<R> = (R, Option<f64>);
 /// great-circle distance decides, the page is cut by keyset over light rows, and only the page's
 /// records are read whole.
 pub async fn list_near<R: Record>(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     cond: Cond,
     near: Option<Near>,
     page: &PageRequest,
@@ -344,7 +417,7 @@ pub trait Filter: Clone + Send + Sync + 'static {
 
 /// One page of the filtered collection (with distances when searched by radius).
 pub async fn page<F: Filter>(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     f: &F,
     vis: &Visibility,
     page: &PageRequest,

@@ -331,7 +331,7 @@ pub async fn list_metrics(
         name: "metrics",
         sorts: &["period_start"],
         default_sort: "period_start",
-        fields: &known,
+        fields: known,
         formats: &[Format::Json, Format::Csv],
     };
     let raw = RawListArgs {
