@@ -51,7 +51,7 @@ pub struct MapFilter {
 
 /// Published, located records of `R` matching the filter, with their themes (link `themes`).
 async fn points<R: Record>(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     themes: &Link,
     f: &MapFilter,
     cap: u64,
@@ -105,19 +105,43 @@ async fn points<R: Record>(
     let backend = db.get_database_backend();
     let q = Query::select()
         .columns([a("id"), a("slug"), a("name"), a("kind"), a("lat"), a("lon")])
-        .expr(Expr::cust(link_json(backend, table, themes)))
+        .expr_as(Expr::cust(link_json(backend, table, themes)), a("themes"))
         .from(a(table))
         .cond_where(c)
         .order_by(a("id"), sea_orm::Order::Asc)
         .limit(cap)
         .to_owned();
+    let themes_of = |json: &str| -> StoreResult<Vec<String>> {
+        let rows: Vec<Vec<String>> =
+            serde_json::from_str(json).map_err(|e| crate::StoreError::Db(e.to_string()))?;
+        Ok(rows.into_iter().flatten().collect())
+    };
+    if let Some(rows) = crate::record::inline(db, &q, &[]) {
+        let text =
+            |r: &crate::inline::Row, k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let num = |r: &crate::inline::Row, k: &str| r.get(k).and_then(serde_json::Value::as_f64);
+        return rows
+            .iter()
+            .map(|r| {
+                let bad = || crate::StoreError::Db("a map point has an empty column".into());
+                Ok(MapPoint {
+                    kind_of_record: R::ENTITY,
+                    id: text(r, "id").ok_or_else(bad)?,
+                    slug: text(r, "slug").ok_or_else(bad)?,
+                    name: text(r, "name").ok_or_else(bad)?,
+                    kind: text(r, "kind").ok_or_else(bad)?,
+                    lat: num(r, "lat").ok_or_else(bad)?,
+                    lon: num(r, "lon").ok_or_else(bad)?,
+                    themes: themes_of(&text(r, "themes").ok_or_else(bad)?)?,
+                })
+            })
+            .collect();
+    }
     db.query_all(&q)
         .await?
         .iter()
         .map(|r| {
             let themes: String = r.try_get_by_index(6)?;
-            let themes: Vec<Vec<String>> =
-                serde_json::from_str(&themes).map_err(|e| crate::StoreError::Db(e.to_string()))?;
             Ok(MapPoint {
                 kind_of_record: R::ENTITY,
                 id: r.try_get_by_index(0)?,
@@ -126,7 +150,7 @@ async fn points<R: Record>(
                 kind: r.try_get_by_index(3)?,
                 lat: r.try_get_by_index(4)?,
                 lon: r.try_get_by_index(5)?,
-                themes: themes.into_iter().flatten().collect(),
+                themes: themes_of(&themes)?,
             })
         })
         .collect()
@@ -134,7 +158,7 @@ async fn points<R: Record>(
 
 /// Points matching the filter, labs first; at most `cap` of each type.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     f: &MapFilter,
     cap: u64,
 ) -> StoreResult<Vec<MapPoint>> {

@@ -72,7 +72,7 @@ async fn read<R: Record>(db: &impl ConnectionTrait, q: &SelectStatement) -> Stor
 
 /// The rows of `q` read in this thread when `db` is an SQLite pool ([`crate::inline`]): never
 /// inside a transaction, which has its own connection.
-fn inline(
+pub(crate) fn inline(
     db: &dyn std::any::Any,
     q: &SelectStatement,
     types: &[(&str, sea_orm::sea_query::ColumnType)],
