@@ -23,6 +23,14 @@ const PER_THREAD: usize = 8;
 /// Statements run in the calling thread since start (the `legami_db_inline_reads_total` metric).
 static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Whether reads may run in the calling thread (`LEGAMI_SQLITE_INLINE_READS`, on by default).
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns reads in the calling thread on or off for the process.
+pub fn enable(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How many statements have been run in the calling thread since start.
 pub fn reads() -> u64 {
     READS.load(std::sync::atomic::Ordering::Relaxed)
@@ -43,7 +51,9 @@ pub(crate) fn query(
     values: &[Value],
     types: &[(&str, ColumnType)],
 ) -> Option<Vec<Row>> {
-    if db.get_database_backend() != DbBackend::Sqlite {
+    if db.get_database_backend() != DbBackend::Sqlite
+        || !ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+    {
         return None;
     }
     let pool = db.get_sqlite_connection_pool();

@@ -47,6 +47,17 @@ pub struct Settings {
     )]
     pub db_acquire_timeout_ms: u64,
 
+    /// SQLite only: record and map reads run in the request's own thread (`false`: every read
+    /// goes through the pool's worker threads, as before).
+    #[arg(
+        long,
+        env = "LEGAMI_SQLITE_INLINE_READS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub sqlite_inline_reads: bool,
+
     /// HTTP worker threads (0: one per CPU core).
     #[arg(long, env = "LEGAMI_WORKERS", default_value_t = 0, global = true)]
     pub workers: usize,
@@ -223,6 +234,7 @@ impl fmt::Debug for Settings {
             .field("bind", &self.bind)
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field("sqlite_inline_reads", &self.sqlite_inline_reads)
             .field("workers", &self.workers)
             .field("body_limit", &self.body_limit)
             .field("body_timeout_secs", &self.body_timeout_secs)
@@ -269,6 +281,7 @@ impl Settings {
             bind: "127.0.0.1:0".into(),
             db_max_connections: 5,
             db_acquire_timeout_ms: 2000,
+            sqlite_inline_reads: true,
             workers: 2,
             body_limit: 1_048_576,
             body_timeout_secs: 30,

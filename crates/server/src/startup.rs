@@ -107,6 +107,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
         max_connections: settings.pool_size(),
         acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
     };
+    legami_persistence::inline::enable(settings.sqlite_inline_reads);
     let db = legami_persistence::connect(&config)
         .await
         .with_context(|| "cannot open the database (check LEGAMI_DATABASE_URL)")?;
