@@ -14,15 +14,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(JsonAny(patch)) = JsonAny::parse(data) else {
         return;
     };
-    let lab: LabInput = serde_json::from_value(json!({
+    let lab = json!({
         "name": "Laboratorio Sociale Crosione", "kind": "social_lab",
         "themes": ["parenting"], "activities": ["supporto scolastico"],
         "operators": [{"organisation_id": "0192f5a1-7c1e-7d2a-9a64-6c1f0e7b1a2b", "role": "manager"}],
         "address": {"municipality": "018110"}, "location": {"lat": 45.19, "lon": 9.15},
         "opening_hours": [{"day": "wed", "opens": "16:30", "closes": "19:00"}]
-    }))
-    .expect("the base lab is valid");
-    match merge(&lab, patch.clone()) {
+    });
+    serde_json::from_value::<LabInput>(lab.clone()).expect("the base lab is valid");
+    match merge::<LabInput>(lab, patch.clone()) {
         Ok(merged) => {
             if let Err(errs) = merged.parse() {
                 assert!(!errs.0.is_empty());
@@ -30,12 +30,12 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => assert!([400, 422].contains(&e.problem().status), "{e:?}"),
     }
-    let org: OrganisationInput = serde_json::from_value(json!({
+    let org = json!({
         "name": "Consorzio Sociale Pavese", "kind": "consortium",
         "address": {"municipality": "018110"}, "tax_code": "01234567890"
-    }))
-    .expect("the base organisation is valid");
-    match merge(&org, patch) {
+    });
+    serde_json::from_value::<OrganisationInput>(org.clone()).expect("the base organisation is valid");
+    match merge::<OrganisationInput>(org, patch) {
         Ok(merged) => {
             if let Err(errs) = merged.parse() {
                 assert!(!errs.0.is_empty());
