@@ -34,7 +34,8 @@ fuzz_target!(|data: &[u8]| {
         "name": "Consorzio Sociale Pavese", "kind": "consortium",
         "address": {"municipality": "018110"}, "tax_code": "01234567890"
     });
-    serde_json::from_value::<OrganisationInput>(org.clone()).expect("the base organisation is valid");
+    serde_json::from_value::<OrganisationInput>(org.clone())
+        .expect("the base organisation is valid");
     match merge::<OrganisationInput>(org, patch) {
         Ok(merged) => {
             if let Err(errs) = merged.parse() {
