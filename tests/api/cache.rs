@@ -110,3 +110,123 @@ async fn concurrent_misses_for_one_answer_reach_the_handler_once() {
     assert_eq!(app.get_auth("/test/slow").await.status(), 200);
     assert_eq!(SLOW_CALLS.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_write_drops_only_the_cached_answers_it_can_change() {
+    use sea_orm::ConnectionTrait;
+    // Entries live ten minutes here, so only an invalidation can refresh one.
+    let app = TestApp::spawn_with(|s| s.response_cache_ttl_ms = 600_000, None).await;
+    let lab = app
+        .create_lab("Laboratorio Preciso", 45.18, 9.15, json!({}))
+        .await;
+    let id = lab["id"].as_str().unwrap().to_owned();
+    let lab_path = format!("/api/v1/labs/{id}");
+    let lead = app.create_org("Capofila Preciso", json!({})).await;
+    let body = json!({"title": "Progetto Preciso", "lead_organisation_id": lead["id"],
+        "phase": "active", "status": "published", "lab_ids": [id]});
+    let project = json_of(app.post("/api/v1/projects", &body).await, 201).await;
+    let project_path = format!("/api/v1/projects/{}", project["id"].as_str().unwrap());
+    let summary = "/api/v1/metrics/summary?group_by=indicator";
+    let map = "/api/v1/map?types=lab";
+    let text = |res: reqwest::Response| async move { res.text().await.unwrap() };
+
+    // Cached: the lab, a list, the map, the project and a summary.
+    assert_eq!(
+        json_of(app.get(&lab_path).await, 200).await["name"],
+        "Laboratorio Preciso"
+    );
+    assert!(
+        text(app.get(map).await)
+            .await
+            .contains("Laboratorio Preciso")
+    );
+    assert!(
+        text(app.get("/api/v1/labs").await)
+            .await
+            .contains("Laboratorio Preciso")
+    );
+    assert_eq!(
+        json_of(app.get(&project_path).await, 200).await["results"],
+        json!([])
+    );
+    let before = text(app.get(summary).await).await;
+    assert!(!before.contains("families_supported"));
+
+    // The lab changes behind the server's back: only an invalidation can show it.
+    let sql = format!("UPDATE labs SET name = 'Dietro le quinte' WHERE id = '{id}'");
+    app.db.execute_unprepared(&sql).await.unwrap();
+
+    // Writes that cannot change a lab's answers leave them cached: a metric batch, a theme,
+    // an account, and lab writes that were refused.
+    let batch = json!([{"indicator": "families_supported", "kind": "actual", "value": 7,
+        "period_start": "2019-01-01", "period_end": "2019-03-31", "lab_id": id}]);
+    let metrics = format!("{project_path}/metrics");
+    assert_eq!(app.post(&metrics, &batch).await.status(), 201);
+    let theme = json!({"code": "cache_precisa", "name": {"it": "Cache", "en": "Cache"}});
+    assert_eq!(app.post("/api/v1/themes", &theme).await.status(), 201);
+    app.user_token("viewer", &[]).await;
+    assert_eq!(
+        app.patch(&lab_path, &json!({"name": ""})).await.status(),
+        422
+    );
+    assert_eq!(
+        app.patch(&lab_path, &json!({"colour": "blu"}))
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        json_of(app.get(&lab_path).await, 200).await["name"],
+        "Laboratorio Preciso"
+    );
+    assert!(
+        text(app.get(map).await)
+            .await
+            .contains("Laboratorio Preciso")
+    );
+    assert!(
+        text(app.get("/api/v1/labs").await)
+            .await
+            .contains("Laboratorio Preciso")
+    );
+    // ... while what the batch changed is read afresh.
+    let results = json_of(app.get(&project_path).await, 200).await["results"].clone();
+    assert_eq!(results[0]["indicator"], "families_supported", "{results}");
+    assert!(
+        text(app.get(summary).await)
+            .await
+            .contains("families_supported")
+    );
+    assert!(
+        text(app.get("/api/v1/themes?limit=100").await)
+            .await
+            .contains("cache_precisa")
+    );
+
+    // An organisation write drops the map (it shows organisations), not the lab.
+    let org_path = format!("/api/v1/organisations/{}", lead["id"].as_str().unwrap());
+    assert_eq!(
+        app.patch(&org_path, &json!({"name": "Capofila Cambiata"}))
+            .await
+            .status(),
+        200
+    );
+    assert!(text(app.get(map).await).await.contains("Dietro le quinte"));
+    assert_eq!(
+        json_of(app.get(&lab_path).await, 200).await["name"],
+        "Laboratorio Preciso"
+    );
+
+    // Any lab write drops every answer read from labs.
+    app.create_lab("Un altro laboratorio", 45.2, 9.1, json!({}))
+        .await;
+    assert_eq!(
+        json_of(app.get(&lab_path).await, 200).await["name"],
+        "Dietro le quinte"
+    );
+    assert!(
+        text(app.get("/api/v1/labs").await)
+            .await
+            .contains("Dietro le quinte")
+    );
+}

@@ -85,7 +85,7 @@ async fn detail_etags_are_accepted_by_if_match() {
 
 /// Only successful writes move the response cache on: an unknown route, a `4xx` and a `401`
 /// leave cached answers in place (a row changed behind the server's back stays unseen until the
-/// TTL), a successful write empties it.
+/// TTL), a successful write to labs drops it (which writes drop which answers: `cache.rs`).
 #[tokio::test]
 async fn failed_writes_do_not_empty_the_response_cache() {
     use sea_orm::ConnectionTrait;
@@ -116,11 +116,12 @@ async fn failed_writes_do_not_empty_the_response_cache() {
         "Laboratorio in cache",
         "no failed write emptied the cache"
     );
-    app.create_org("Un ente qualsiasi", json!({})).await;
+    app.create_lab("Un laboratorio qualsiasi", 45.2, 9.1, json!({}))
+        .await;
     assert_eq!(
         json_of(app.get(&path).await, 200).await["name"],
         "Cambiato dietro",
-        "a successful write empties it"
+        "a successful write to labs drops it"
     );
 }
 

@@ -2,9 +2,17 @@
 //!
 //! Anonymous answers are already public (`Cache-Control: public, max-age=60`); keeping the
 //! rendered bytes lets a hot record, page or map box skip the database. The cache stays exact for
-//! every write made through this process: each entry carries the write generation it was read
-//! at, and any `POST`, `PUT`, `PATCH` or `DELETE` (token endpoints aside) that is not refused with a
-//! `4xx` moves the generation on when it ends, so nothing read before or during a write is served after it. Writes made by
+//! every write made through this process, and a write drops only what it can change: the data is
+//! cut into kinds ([`Deps`]: organisations, labs, projects, networks, areas, metrics, themes,
+//! indicators), each with its own write generation. A handler names what its answer is read from
+//! ([`reads`]; a lab is its lab and the areas its filters may name, the map is labs,
+//! organisations and areas, a summary is everything) and a write handler what it may change
+//! ([`writes`]; a lab write its labs, a metric batch the metrics); a handler that names nothing
+//! reads and writes everything. An entry keeps the generations it was read at, and is served only
+//! while none of the kinds it was read from has moved on. A write moves its kinds on when it
+//! ends, unless it was refused with a `4xx` (which changed nothing); a `5xx` may have happened
+//! after its commit, so it counts. So nothing read before or during a write is served after it,
+//! and a metric batch leaves the cached labs where they were. Writes made by
 //! other processes (a second instance, `legami seed`) are seen within the entry lifetime
 //! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by default). Only `200` answers with a known length up to
 //! 1 MiB are kept (no streamed exports, no errors, no health checks); the total size is bounded
@@ -16,13 +24,75 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest answer kept.
 const MAX_ENTRY: u64 = 1 << 20;
+
+/// How many kinds of data [`Deps`] tells apart.
+const KINDS: usize = 8;
+
+/// Kinds of data: what an answer was read from, or what a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deps(u16);
+
+impl Deps {
+    /// Nothing a cached answer shows (accounts, clients).
+    pub const NONE: Deps = Deps(0);
+    /// Organisations.
+    pub const ORGANISATIONS: Deps = Deps(1);
+    /// Labs.
+    pub const LABS: Deps = Deps(1 << 1);
+    /// Projects.
+    pub const PROJECTS: Deps = Deps(1 << 2);
+    /// Networks.
+    pub const NETWORKS: Deps = Deps(1 << 3);
+    /// Areas.
+    pub const AREAS: Deps = Deps(1 << 4);
+    /// Metric observations and their rollups.
+    pub const METRICS: Deps = Deps(1 << 5);
+    /// The themes vocabulary.
+    pub const THEMES: Deps = Deps(1 << 6);
+    /// The indicators catalogue.
+    pub const INDICATORS: Deps = Deps(1 << 7);
+    /// Every record type.
+    pub const RECORDS: Deps = Deps(0b1_1111);
+    /// Everything (what an unnamed read or write is taken to be).
+    pub const ALL: Deps = Deps((1 << KINDS) - 1);
+
+    /// Both.
+    pub const fn and(self, other: Deps) -> Deps {
+        Deps(self.0 | other.0)
+    }
+
+    fn has(self, kind: usize) -> bool {
+        self.0 & (1 << kind) != 0
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reads(Deps);
+
+#[derive(Debug, Clone, Copy)]
+struct Writes(Deps);
+
+/// Names what the answer to `req` is read from (unnamed: everything).
+pub fn reads(req: &HttpRequest, deps: Deps) {
+    req.extensions_mut().insert(Reads(deps));
+}
+
+/// Names what the write `req` may change (unnamed: everything); a write's handler calls it
+/// before it writes.
+pub fn writes(req: &HttpRequest, deps: Deps) {
+    let before = req.extensions().get::<Writes>().map_or(Deps::NONE, |w| w.0);
+    req.extensions_mut().insert(Writes(before.and(deps)));
+}
+
+/// The write generation of each kind.
+type Generations = [u64; KINDS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -32,7 +102,10 @@ struct Key {
 
 #[derive(Debug)]
 struct Stored {
-    generation: u64,
+    /// What the answer was read from.
+    deps: Deps,
+    /// The generations it was read at.
+    read_at: Generations,
     at: Instant,
     headers: Vec<(HeaderName, HeaderValue)>,
     etag: Option<String>,
@@ -54,7 +127,7 @@ impl quick_cache::Weighter<Key, Entry> for ByBytes {
 /// The shared cache (one per server, across workers).
 pub struct ResponseCache {
     entries: Option<quick_cache::sync::Cache<Key, Entry, ByBytes>>,
-    generation: AtomicU64,
+    generations: [AtomicU64; KINDS],
     ttl: Duration,
 }
 
@@ -65,17 +138,28 @@ impl ResponseCache {
         Self {
             entries: (bytes > 0 && !ttl.is_zero())
                 .then(|| quick_cache::sync::Cache::with_weighter(4096, bytes, ByBytes)),
-            generation: AtomicU64::new(0),
+            generations: std::array::from_fn(|_| AtomicU64::new(0)),
             ttl,
         }
     }
 
-    /// Forgets everything read so far (called when a write ends).
-    pub fn written(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(c) = &self.entries {
-            c.clear();
+    /// Makes every answer read from `deps` before now stale (called when a write ends).
+    pub fn written(&self, deps: Deps) {
+        for (kind, g) in self.generations.iter().enumerate() {
+            if deps.has(kind) {
+                g.fetch_add(1, Ordering::SeqCst);
+            }
         }
+    }
+
+    fn now(&self) -> Generations {
+        std::array::from_fn(|kind| self.generations[kind].load(Ordering::SeqCst))
+    }
+
+    /// Whether `hit` was read after every write, up to `now`, to what it was read from.
+    fn fresh(&self, hit: &Stored, now: &Generations) -> bool {
+        hit.at.elapsed() < self.ttl
+            && (0..KINDS).all(|k| !hit.deps.has(k) || hit.read_at[k] >= now[k])
     }
 }
 
@@ -83,7 +167,7 @@ impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
             .field("on", &self.entries.is_some())
-            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .field("generations", &self.now())
             .finish()
     }
 }
@@ -138,9 +222,13 @@ pub async fn response_cache(
         let res = next.call(req).await;
         // A refused write (4xx: unknown route, bad input, no token, stale precondition) changed
         // nothing. A 5xx or an error may have happened after a commit, so it counts as a write.
-        let refused = res.as_ref().is_ok_and(|r| r.status().is_client_error());
-        if !refused {
-            cache.written();
+        match &res {
+            Ok(r) if r.status().is_client_error() => {}
+            Ok(r) => {
+                let named = r.request().extensions().get::<Writes>().copied();
+                cache.written(named.map_or(Deps::ALL, |w| w.0));
+            }
+            Err(_) => cache.written(Deps::ALL),
         }
         return Ok(res?.map_into_boxed_body());
     }
@@ -155,15 +243,16 @@ pub async fn response_cache(
             .map(|v| v.as_bytes().to_vec())
             .unwrap_or_default(),
     };
-    let generation = cache.generation.load(Ordering::SeqCst);
+    let read_at = cache.now();
     // Single flight: the first request for a missing (or stale) key gets a guard and asks the
     // handler; concurrent requests for the same key wait for its answer instead of all reaching
     // the database at once when a hot entry expires.
     let mut guard = None;
     for _ in 0..3 {
         match entries.get_value_or_guard_async(&key).await {
-            // An answer read at this generation or a later one is as fresh as this request.
-            Ok(Entry(hit)) if hit.generation >= generation && hit.at.elapsed() < cache.ttl => {
+            // An answer read after every write so far to what it shows is as fresh as this
+            // request.
+            Ok(Entry(hit)) if cache.fresh(&hit, &read_at) => {
                 let res = replay(&req, &hit);
                 return Ok(req.into_response(res));
             }
@@ -196,8 +285,10 @@ pub async fn response_cache(
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let deps = req.extensions().get::<Reads>().map_or(Deps::ALL, |r| r.0);
     let entry = Entry(Arc::new(Stored {
-        generation,
+        deps,
+        read_at,
         at: Instant::now(),
         headers,
         etag,

@@ -2,6 +2,7 @@
 //! Admin-managed; the `area` filter of every collection with a municipality uses them.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{AreaKindCode, StatusCode as StatusSchema, blank, missing, parse_opt_text};
 use crate::error::ApiError;
@@ -326,6 +327,8 @@ impl Resource for Area {
     const COLLECTION: &'static str = "areas";
     const SORTS: &'static [&'static str] = store::SORTS;
     const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+    const READS: Deps = Deps::AREAS;
+    const WRITES: Deps = Deps::AREAS;
 
     fn view(&self, _vis: &Visibility) -> AreaDto {
         AreaDto::from(self)

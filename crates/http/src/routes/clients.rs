@@ -2,6 +2,7 @@
 //! scopes and organisations. The secret is shown once, in the `201` answer, and stored hashed.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::{CLIENT_SCOPES, Caller};
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonObject, Qs, from_value};
@@ -236,6 +237,7 @@ pub async fn create_client(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::NONE);
     caller.may_administer()?;
     let input: ClientInput = from_value(body.0)?;
     let mut e = FieldErrors::new();
@@ -291,6 +293,7 @@ pub async fn update_client(
     path: web::Path<ClientPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::NONE);
     caller.may_administer()?;
     let id = Uuid::try_parse(&path.id).map_err(|_| ApiError::NotFound)?;
     let p: ClientPatch = from_value(body.0)?;

@@ -1,6 +1,7 @@
 //! What partner sites mirror: the change feed and the map.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::cursor;
 use crate::error::ApiError;
@@ -88,6 +89,7 @@ pub async fn list_changes(
     caller: Caller,
     q: Qs<ChangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::RECORDS);
     let limit = match q.0.limit.as_deref() {
         None => 100,
         Some(l) => match l.parse::<u64>() {
@@ -200,6 +202,7 @@ pub async fn map(
     caller: Caller,
     q: Qs<MapQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::LABS.and(Deps::ORGANISATIONS).and(Deps::AREAS));
     let q = q.0;
     let mut errs = ParamErrors::default();
     let types = errs.each("types", &q.types, |t| match t {

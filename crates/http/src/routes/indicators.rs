@@ -1,6 +1,7 @@
 //! `/indicators`: the catalogue of participation metrics.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{AggregationCode, IndicatorUnitCode};
 use crate::error::{ApiError, Problem};
@@ -113,6 +114,7 @@ pub async fn list_indicators(
     caller: Caller,
     q: Qs<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::INDICATORS);
     let args =
         q.0.parse(&req, &state.cursor_secret, "indicators", &["code"])?;
     let all = store::list(&state.db).await?;
@@ -153,6 +155,7 @@ pub async fn get_indicator(
     caller: Caller,
     path: web::Path<IndicatorPath>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::INDICATORS);
     let code = ThemeCode::parse(&path.code).map_err(|_| ApiError::NotFound)?;
     respond::json(
         &req,
@@ -184,6 +187,7 @@ pub async fn create_indicator(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::INDICATORS);
     caller.may_administer()?;
     let input: IndicatorInput = from_value(body.0)?;
     let mut e = FieldErrors::new();

@@ -1,6 +1,7 @@
 //! `/municipalities`: the ISTAT list shipped with the binary (read-only reference data).
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::Qs;
@@ -212,6 +213,7 @@ pub async fn list_municipalities(
     caller: Caller,
     q: Qs<MunicipalityQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::AREAS);
     let q = q.0;
     let mut errs = ParamErrors::default();
     let provinces: Vec<String> = errs
@@ -344,6 +346,7 @@ pub async fn get_municipality(
     caller: Caller,
     path: web::Path<MunicipalityPath>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::NONE);
     let code = IstatCode::parse(&path.istat_code).map_err(|_| ApiError::NotFound)?;
     let m = store::get(&state.db, &code).await?;
     respond::json(&req, &caller, StatusCode::OK, &MunicipalityDto::from(&m))

@@ -1,6 +1,7 @@
 //! `/networks`: standing networks such as the Rete dei Laboratori Sociali.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{
     StatusCode as StatusSchema, blank, missing, parse_id, parse_opt_text, parse_status,
@@ -394,6 +395,9 @@ impl Resource for Network {
     const COLLECTION: &'static str = "networks";
     const SORTS: &'static [&'static str] = store::SORTS;
     const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+    /// A network, and which of its members are visible.
+    const READS: Deps = Deps::NETWORKS.and(Deps::ORGANISATIONS);
+    const WRITES: Deps = Deps::NETWORKS;
 
     fn view(&self, _vis: &Visibility) -> NetworkDto {
         NetworkDto::from(self)

@@ -2,6 +2,7 @@
 //! restore are generic over [`Resource`]. What stays with a resource is its DTOs, its filters,
 //! its permission rules and its OpenAPI annotations (on the thin handlers that call these).
 
+use crate::cache::{self, Deps};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, from_value};
@@ -35,6 +36,11 @@ pub trait Resource: Record {
     const FORMATS: &'static [Format] = &[Format::Json, Format::Csv];
     /// CSV columns (dotted paths), before `fields` trims them.
     const CSV_COLUMNS: &'static [&'static str];
+    /// What a read of this type is read from (for the response cache): the type itself, and
+    /// what its filters and its shown extras read.
+    const READS: Deps;
+    /// What a write of this type may change (for the response cache).
+    const WRITES: Deps;
 
     /// The record as `vis` may see it.
     fn view(&self, vis: &Visibility) -> Self::Dto;
@@ -121,6 +127,7 @@ pub async fn get<R: Resource>(
     id: &str,
     q: writes::OneQuery,
 ) -> Result<HttpResponse, ApiError> {
+    cache::reads(req, R::READS);
     let fields = respond::FieldSet::parse(q.fields.as_deref(), schema_fields::<R::Dto>())?;
     let vis = caller.visibility();
     let r = record::find::<R>(&state.db, &key(id)?, &vis).await?;
@@ -140,6 +147,7 @@ pub async fn create<R: Resource>(
     caller: &Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    cache::writes(req, R::WRITES);
     R::may_start(caller)?;
     let input: R::Input = from_value(body.0)?;
     let fields = R::parse(&input)?;
@@ -162,6 +170,7 @@ pub async fn update<R: Resource>(
     id: &str,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    cache::writes(req, R::WRITES);
     R::may_start(caller)?;
     let vis = caller.visibility();
     let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
@@ -186,6 +195,7 @@ pub async fn delete<R: Resource>(
     caller: &Caller,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
+    cache::writes(req, R::WRITES);
     R::may_start(caller)?;
     let vis = caller.visibility();
     let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
@@ -204,6 +214,7 @@ pub async fn restore<R: Resource>(
     caller: &Caller,
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
+    cache::writes(req, R::WRITES);
     caller.may_administer()?;
     let r = record::restore::<R, _>(&state.db, &key(id)?, &caller.actor()?).await?;
     respond::json(req, caller, StatusCode::OK, &r.view(&caller.visibility()))
@@ -335,6 +346,7 @@ where
     F: Filter,
     F::Record: Resource,
 {
+    cache::reads(req, F::Record::READS);
     let vis = caller.visibility();
     let db = state.db.clone();
     let page_filter = filter.clone();

@@ -1,5 +1,6 @@
 //! The discovery root and the health checks.
 
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::respond;
@@ -54,6 +55,7 @@ pub const COLLECTIONS: &[&str] = &[
 )]
 #[get("")]
 pub async fn discovery(req: HttpRequest, caller: Caller) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::NONE);
     let mut links: BTreeMap<String, String> = COLLECTIONS
         .iter()
         .map(|c| ((*c).to_owned(), format!("/api/v1/{c}")))

@@ -1,6 +1,7 @@
 //! `/search`: one query across organisations, labs, projects and networks, with facets.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::cursor;
 use crate::dto::LocationDto;
@@ -136,6 +137,7 @@ pub async fn search(
     caller: Caller,
     p: Qs<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::RECORDS);
     let p = p.0;
     let mut errs = ParamErrors::default();
     let q = match p.q.as_deref() {

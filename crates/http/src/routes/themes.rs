@@ -1,6 +1,7 @@
 //! `/themes`: the controlled vocabulary behind every `themes[]` field and `theme` filter.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::{JsonObject, Qs, from_value};
@@ -131,6 +132,7 @@ pub async fn list_themes(
     caller: Caller,
     q: Qs<ThemeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::THEMES);
     let q = q.0;
     let mut errs = ParamErrors::default();
     let known = schema_fields::<ThemeDto>();
@@ -199,6 +201,7 @@ pub async fn get_theme(
     caller: Caller,
     path: web::Path<ThemePath>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::reads(&req, Deps::THEMES);
     let code = ThemeCode::parse(&path.code).map_err(|_| ApiError::NotFound)?;
     let t = store::get(&state.db, &code).await?;
     respond::json(&req, &caller, StatusCode::OK, &ThemeDto::from(&t))
@@ -226,6 +229,7 @@ pub async fn create_theme(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::THEMES);
     caller.may_administer()?;
     let input: ThemeInput = from_value(body.0)?;
     let mut e = FieldErrors::new();

@@ -2,6 +2,7 @@
 
 use crate::answers;
 use crate::auth::hash_password;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::parse_id;
 use crate::error::{ApiError, Problem};
@@ -219,6 +220,7 @@ pub async fn create_user(
     caller: Caller,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::NONE);
     caller.may_administer()?;
     let input: UserInput = from_value(body.0)?;
     let mut e = FieldErrors::new();
@@ -290,6 +292,7 @@ pub async fn update_user(
     path: web::Path<UserPath>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::NONE);
     caller.may_administer()?;
     let id = Uuid::try_parse(&path.id).map_err(|_| ApiError::NotFound)?;
     let p: UserPatch = from_value(body.0)?;

@@ -1,6 +1,7 @@
 //! `/labs`: Laboratori Sociali, civic centres and community hubs — physical places.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{
     AddressDto, ContactDto, LabKindCode, LocationDto, OperatorRoleCode, StatusCode as StatusSchema,
@@ -306,6 +307,9 @@ impl Resource for Lab {
     const SORTS: &'static [&'static str] = store::SORTS;
     const FORMATS: &'static [Format] = &[Format::Json, Format::Csv, Format::GeoJson];
     const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+    /// A lab, and the areas `area=` names.
+    const READS: Deps = Deps::LABS.and(Deps::AREAS);
+    const WRITES: Deps = Deps::LABS;
 
     fn view(&self, _vis: &Visibility) -> LabDto {
         LabDto::new(self, None)

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{blank, parse_id};
 use crate::error::{ApiError, Problem, ProblemField};
@@ -156,6 +157,7 @@ pub async fn create_metrics(
     path: web::Path<ProjectPath>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    crate::cache::writes(&req, Deps::METRICS);
     let project = find_project(&state, &path.id, &caller.visibility()).await?;
     caller.may_write_metrics(&project.fields.owners())?;
     // Bodies are read a few at a time (the rest wait unread in their connections), each within

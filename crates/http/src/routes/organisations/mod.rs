@@ -1,6 +1,7 @@
 //! `/organisations`: third-sector bodies, public bodies, companies, schools and informal groups.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{
     AddressDto, ContactDto, ContactPersonDto, LocationDto, OrganisationKindCode, RuntsSectionCode,
@@ -291,6 +292,9 @@ impl Resource for Organisation {
     const SORTS: &'static [&'static str] = store::SORTS;
     const FORMATS: &'static [Format] = &[Format::Json, Format::Csv, Format::GeoJson];
     const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+    /// An organisation, and the areas `area=` names.
+    const READS: Deps = Deps::ORGANISATIONS.and(Deps::AREAS);
+    const WRITES: Deps = Deps::ORGANISATIONS;
 
     fn view(&self, vis: &Visibility) -> OrganisationDto {
         OrganisationDto::new(self, vis)

@@ -1,6 +1,7 @@
 //! `/projects`: projects with their partners, funding, labs, territory and results.
 
 use crate::answers;
+use crate::cache::Deps;
 use crate::caller::Caller;
 use crate::dto::{
     PartnerRoleCode, ProjectPhaseCode, StatusCode as StatusSchema, blank, missing, parse_id,
@@ -296,6 +297,13 @@ impl Resource for Project {
     const COLLECTION: &'static str = "projects";
     const SORTS: &'static [&'static str] = store::SORTS;
     const CSV_COLUMNS: &'static [&'static str] = CSV_COLUMNS;
+    /// A project, its results (metrics, by indicator) and the areas `area=` names.
+    const READS: Deps = Deps::PROJECTS
+        .and(Deps::METRICS)
+        .and(Deps::INDICATORS)
+        .and(Deps::AREAS);
+    /// A project, and the public rollup of its metrics (it follows the status).
+    const WRITES: Deps = Deps::PROJECTS.and(Deps::METRICS);
 
     fn view(&self, _vis: &Visibility) -> ProjectDto {
         ProjectDto::from(self)
