@@ -222,3 +222,37 @@ async fn cors_preflight_allows_reads_from_anywhere_and_writes_from_listed_origin
     let res = pre("https://anyone.example", "POST").await.unwrap();
     assert!(!res.headers().contains_key("access-control-allow-origin"));
 }
+
+/// A `PATCH` or `DELETE` without `If-Match` asks for no precondition: when another write lands
+/// between its read and its write, the server applies it again to the new version instead of
+/// answering `412` for a condition the client never set.
+#[tokio::test]
+async fn concurrent_patches_without_if_match_all_apply() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let lab = app
+        .create_lab("Laboratorio conteso", 45.18, 9.15, json!({}))
+        .await;
+    let path = format!("/api/v1/labs/{}", lab["id"].as_str().unwrap());
+    let writers: Vec<_> = (0..12)
+        .map(|i| {
+            let app = app.clone();
+            let path = path.clone();
+            tokio::spawn(async move {
+                let field = if i % 2 == 0 {
+                    "description"
+                } else {
+                    "accessibility"
+                };
+                let res = app
+                    .patch(&path, &json!({ field: format!("giro {i}") }))
+                    .await;
+                res.status().as_u16()
+            })
+        })
+        .collect();
+    for w in writers {
+        assert_eq!(w.await.unwrap(), 200);
+    }
+    let got = json_of(app.get_auth(&path).await, 200).await;
+    assert_eq!(got["version"], lab["version"].as_i64().unwrap() + 12);
+}

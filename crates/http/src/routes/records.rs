@@ -161,8 +161,24 @@ pub async fn create<R: Resource>(
     writes::created(req, caller, &r.view(&caller.visibility()), &location)
 }
 
+/// How many times a write without `If-Match` is applied again when other writes to the record got
+/// in between its read and its write (each round lets at least one of them through, so this many
+/// writers of one record at once all succeed); past it the answer is `412`.
+const UNCONDITIONAL_ROUNDS: usize = 20;
+
+/// Whether a write that lost a race for the record may be applied again to the new version: the
+/// caller set no precondition and it has rounds left.
+fn again(req: &HttpRequest, result: &StoreResult<impl Sized>, round: usize) -> bool {
+    matches!(result, Err(legami_persistence::StoreError::Stale))
+        && !req
+            .headers()
+            .contains_key(actix_web::http::header::IF_MATCH)
+        && round < UNCONDITIONAL_ROUNDS
+}
+
 /// `PATCH /{collection}/{id}`: a JSON merge patch over the writable view, validated whole;
-/// `If-Match` makes it conditional.
+/// `If-Match` makes it conditional (without it, a write that another got in before is applied
+/// again to the new version).
 pub async fn update<R: Resource>(
     req: &HttpRequest,
     state: &AppState,
@@ -173,19 +189,26 @@ pub async fn update<R: Resource>(
     cache::writes(req, R::WRITES);
     R::may_start(caller)?;
     let vis = caller.visibility();
-    let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
-    R::may_change(caller, &current)?;
-    writes::check_if_match(req, &current.view(&vis))?;
-    let input: R::Input = writes::merge(writable(&current)?, body.0)?;
-    let fields = R::parse(&input)?;
-    R::may_write(caller, &fields, Some(&current))?;
-    let audit = Audit {
-        actor: &caller.actor()?,
-        view: &audit_view::<R>,
-    };
-    let meta = current.meta();
-    let r = record::update::<R, _>(&state.db, meta.id, meta.version, fields, &audit).await?;
-    respond::json(req, caller, StatusCode::OK, &r.view(&vis))
+    let key = key(id)?;
+    for round in 1.. {
+        let current = record::find::<R>(&state.db, &key, &vis).await?;
+        R::may_change(caller, &current)?;
+        writes::check_if_match(req, &current.view(&vis))?;
+        let input: R::Input = writes::merge(writable(&current)?, body.0.clone())?;
+        let fields = R::parse(&input)?;
+        R::may_write(caller, &fields, Some(&current))?;
+        let audit = Audit {
+            actor: &caller.actor()?,
+            view: &audit_view::<R>,
+        };
+        let meta = current.meta();
+        let written =
+            record::update::<R, _>(&state.db, meta.id, meta.version, fields, &audit).await;
+        if !again(req, &written, round) {
+            return respond::json(req, caller, StatusCode::OK, &written?.view(&vis));
+        }
+    }
+    unreachable!("the rounds are bounded")
 }
 
 /// `DELETE /{collection}/{id}`: a soft delete (`204`); `If-Match` makes it conditional.
@@ -198,13 +221,21 @@ pub async fn delete<R: Resource>(
     cache::writes(req, R::WRITES);
     R::may_start(caller)?;
     let vis = caller.visibility();
-    let current = record::find::<R>(&state.db, &key(id)?, &vis).await?;
-    R::may_change(caller, &current)?;
-    writes::check_if_match(req, &current.view(&vis))?;
-    let meta = current.meta();
-    let before = audit_view(&current);
-    record::delete::<R, _>(&state.db, meta.id, meta.version, &caller.actor()?, &before).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let key = key(id)?;
+    for round in 1.. {
+        let current = record::find::<R>(&state.db, &key, &vis).await?;
+        R::may_change(caller, &current)?;
+        writes::check_if_match(req, &current.view(&vis))?;
+        let meta = current.meta();
+        let before = audit_view(&current);
+        let actor = caller.actor()?;
+        let done = record::delete::<R, _>(&state.db, meta.id, meta.version, &actor, &before).await;
+        if !again(req, &done, round) {
+            done?;
+            return Ok(HttpResponse::NoContent().finish());
+        }
+    }
+    unreachable!("the rounds are bounded")
 }
 
 /// `POST /{collection}/{id}/restore` (admin): the record back as it was when deleted.
