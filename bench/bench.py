@@ -454,6 +454,10 @@ def metric_batch(n=1000):
     return rows
 
 
+def wanted(args, sid):
+    return args.only is None or sid in args.only
+
+
 def measure(server, url, conns, args, script=None):
     wrk(url, conns, args.warmup, script)
     server.rss.reset()
@@ -501,6 +505,7 @@ def run_database(kind, args, workdir, results, baselines, meta):
             callers = [("anonymous", None)]
             if cache == "off":
                 callers.append(("viewer", viewer_token(server)))
+            reads = [r for r in reads if wanted(args, r[0])]
             for caller, bearer in callers:
                 for sid, what, url, script in reads:
                     if bearer:
@@ -517,14 +522,14 @@ def run_database(kind, args, workdir, results, baselines, meta):
                                         "cache": cache, "caller": caller, **r})
             # S8 and S9: a partner site's mix over the whole registry (distinct URLs), then the
             # same with authenticated readers and writers in it.
-            if mix is None:
+            if mix is None and (wanted(args, "S8") or wanted(args, "S9")):
                 mix = mix_inputs(db)
-            mixes = [("S8", "partner-site mix: records, list pages and their next pages, "
+            mixes = [] if mix is None else [("S8", "partner-site mix: records, list pages and their next pages, "
                       "searches, map boxes (anonymous)", lua_mix(mix, workdir, "s8")),
                      ("S9", "S8 with 25 % viewer reads and 5 % writes (lab changes, "
                       "20-row metric batches)",
                       lua_mix(mix, workdir, "s9", viewer_token(server), token(server)))]
-            for sid, what, script in mixes:
+            for sid, what, script in [m for m in mixes if wanted(args, m[0])]:
                 for conns in args.connections:
                     log(f"{kind}: {sid} cache {cache} at {conns} connections")
                     r = measure(server, server.base + "/", conns, args, script)
@@ -537,7 +542,7 @@ def run_database(kind, args, workdir, results, baselines, meta):
         api = server.base + "/api/v1"
         # S6: metric ingestion, 1,000 rows per batch.
         body = metric_batch()
-        for conns in args.connections:
+        for conns in args.connections if wanted(args, "S6") else []:
             log(f"{kind}: S6 at {conns} connections")
             script = lua_post(f"/api/v1/projects/{inp['project']}/metrics", body, token(server), workdir)
             r = measure(server, server.base + "/", conns, args, script)
@@ -545,6 +550,9 @@ def run_database(kind, args, workdir, results, baselines, meta):
             results.append({"db": kind, "id": "S6", "what": "metric ingestion, 1,000-row batches",
                             "conns": conns, "cache": "–", "caller": "admin", **r})
         # S7: the whole metrics table as CSV, streamed.
+        if not wanted(args, "S7"):
+            baselines.extend(db_baselines(db, inp, args, workdir))
+            return
         log(f"{kind}: S7 full CSV export")
         # Let batches still queued from S6 finish before the export needs a connection.
         time.sleep(15)
@@ -634,6 +642,8 @@ def db_baselines(db, inp, args, workdir):
         values = ",".join(f"({i + 1}, '{v}')" for i, v in enumerate(ids))
         psql(db.url, f"INSERT INTO bench_lab_ids VALUES {values}")
     for sid, unit in sqls.items():
+        if not wanted(args, sid):
+            continue
         what = f"{len(unit)} statements per unit" if len(unit) > 1 else "1 statement"
         if db.kind == "postgres":
             script = os.path.join(workdir, f"pgbench-{sid}.sql")
@@ -765,6 +775,8 @@ def main():
                    help="extra server setting, e.g. LEGAMI_RESPONSE_CACHE_MB=0 (repeatable)")
     p.add_argument("--cache", choices=["both", "on", "off"], default="both",
                    help="run the reads with the response cache on, off, or both (default)")
+    p.add_argument("--only", default=None, metavar="S1,S8,...",
+                   help="run only these scenarios (default: all; S1, S2 and S4 bring their baseline)")
     p.add_argument("--quick", action="store_true",
                    help="scale 0.01, 2 s per run, 1 s warm-up (CI: keeps the harness working)")
     raw = sys.argv[1:]
@@ -773,6 +785,7 @@ def main():
     if args.quick:
         args.scale, args.duration, args.warmup = 0.01, 2, 1
     args.connections = [int(c) for c in args.connections.split(",")]
+    args.only = set(args.only.upper().split(",")) if args.only else None
     for kv in args.server_env:
         k, _, v = kv.partition("=")
         EXTRA_ENV[k] = v

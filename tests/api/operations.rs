@@ -1,6 +1,6 @@
 use crate::helpers::{TestApp, is_postgres, json_of};
 use sea_orm::ConnectionTrait;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 #[tokio::test]
@@ -250,4 +250,75 @@ async fn readiness_fails_while_the_database_is_unreachable_and_recovers() {
     }
     assert!(ok, "server did not recover by itself");
     json_of(app.get("/api/v1/organisations").await, 200).await;
+}
+
+/// Every read of the record mechanism and the map runs in the caller's thread on SQLite (one
+/// statement each, counted in this test's own thread): a record, a page with its count, a page
+/// without, a radius page and the map's two point reads. On PostgreSQL none does.
+#[tokio::test]
+async fn sqlite_pages_and_map_points_read_in_the_callers_thread() {
+    use legami_domain::{Lab, Visibility};
+    use legami_persistence::inline::reads_in_this_thread as here;
+    use legami_persistence::pagination::{PageRequest, SortSpec};
+    let app = TestApp::spawn().await;
+    let lab = app
+        .create_lab("Laboratorio in linea", 45.18, 9.15, json!({}))
+        .await;
+    let db = &app.db;
+    let vis = Visibility::Public;
+    let page = |count| PageRequest {
+        limit: 20,
+        after: None,
+        count,
+        sort: SortSpec::parse("name", &["name"]).unwrap(),
+    };
+    let inline = !is_postgres();
+    let before = here();
+    let key = legami_domain::IdOrSlug::parse(lab["id"].as_str().unwrap()).unwrap();
+    legami_persistence::record::find::<Lab>(db, &key, &vis)
+        .await
+        .unwrap();
+    assert_eq!(here() - before, u64::from(inline), "a record");
+    let before = here();
+    let filter = legami_persistence::organisations::OrganisationFilter::default();
+    let got = legami_persistence::record::page(db, &filter, &vis, &page(true))
+        .await
+        .unwrap();
+    assert!(got.total.is_some());
+    assert_eq!(here() - before, 2 * u64::from(inline), "a page and its count");
+    let before = here();
+    let filter = legami_persistence::labs::LabFilter::default();
+    let got = legami_persistence::record::page(db, &filter, &vis, &page(false))
+        .await
+        .unwrap();
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(here() - before, u64::from(inline), "a page");
+    let before = here();
+    let near = legami_persistence::geo::Near {
+        lat: 45.18,
+        lon: 9.15,
+        radius_km: 5.0,
+    };
+    let filter = legami_persistence::labs::LabFilter {
+        near: Some(near),
+        ..Default::default()
+    };
+    let got = legami_persistence::record::page(db, &filter, &vis, &page(false))
+        .await
+        .unwrap();
+    assert_eq!(got.items.len(), 1);
+    let inlined = here() - before;
+    assert!(
+        inlined >= 1 && inline || inlined == 0 && !inline,
+        "a radius page: {inlined}"
+    );
+    let before = here();
+    let map = legami_persistence::map::MapFilter {
+        labs: true,
+        organisations: true,
+        ..Default::default()
+    };
+    let points = legami_persistence::map::list(db, &map, 100).await.unwrap();
+    assert_eq!(points.len(), 1);
+    assert_eq!(here() - before, 2 * u64::from(inline), "the map's points");
 }

@@ -36,7 +36,13 @@ pub fn reads() -> u64 {
     READS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// How many statements have been run in this thread (exact for one test's own reads).
+pub fn reads_in_this_thread() -> u64 {
+    HERE.with(std::cell::Cell::get)
+}
+
 thread_local! {
+    static HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     static CONNECTIONS: RefCell<Vec<(PathBuf, Connection)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -76,6 +82,7 @@ pub(crate) fn query(
         };
         let rows = run(&conns[at].1, sql, &params, types).ok()?;
         READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HERE.with(|n| n.set(n.get() + 1));
         Some(rows)
     })
 }
@@ -138,6 +145,11 @@ fn bind(v: &Value) -> Option<Sql> {
         Value::TinyUnsigned(n) => or_null(n, |n| Sql::Integer(i64::from(*n))),
         Value::SmallUnsigned(n) => or_null(n, |n| Sql::Integer(i64::from(*n))),
         Value::Unsigned(n) => or_null(n, |n| Sql::Integer(i64::from(*n))),
+        // A page's `LIMIT`: an integer as sqlx binds it (one past `i64` is left to the pool).
+        Value::BigUnsigned(n) => match n {
+            Some(n) => Sql::Integer(i64::try_from(*n).ok()?),
+            None => Sql::Null,
+        },
         Value::Float(n) => or_null(n, |n| Sql::Real(f64::from(*n))),
         Value::Double(n) => or_null(n, |n| Sql::Real(*n)),
         Value::String(s) => or_null(s, |s| Sql::Text(s.clone())),
