@@ -15,6 +15,7 @@ mod m20261122_000006_refresh_tokens;
 mod m20261122_000007_clients_audit;
 mod m20261122_000008_metric_rollups;
 mod m20261122_000009_search_fts_rowid;
+mod m20261204_000010_map_indexes;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_clients_audit::Migration),
             Box::new(m20261122_000008_metric_rollups::Migration),
             Box::new(m20261122_000009_search_fts_rowid::Migration),
+            Box::new(m20261204_000010_map_indexes::Migration),
         ]
     }
 }

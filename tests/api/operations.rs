@@ -285,7 +285,11 @@ async fn sqlite_pages_and_map_points_read_in_the_callers_thread() {
         .await
         .unwrap();
     assert!(got.total.is_some());
-    assert_eq!(here() - before, 2 * u64::from(inline), "a page and its count");
+    assert_eq!(
+        here() - before,
+        2 * u64::from(inline),
+        "a page and its count"
+    );
     let before = here();
     let filter = legami_persistence::labs::LabFilter::default();
     let got = legami_persistence::record::page(db, &filter, &vis, &page(false))

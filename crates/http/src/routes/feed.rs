@@ -18,7 +18,6 @@ use legami_persistence::KeysetPos;
 use legami_persistence::map::MapFilter;
 use legami_persistence::record::Record;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 /// One change.
@@ -174,6 +173,45 @@ pub struct MapQuery {
     pub format: Option<String>,
 }
 
+/// A GeoJSON feature collection of map points, written straight from the points (no JSON tree
+/// in between: a box holds hundreds of them).
+#[derive(Serialize)]
+struct Features<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<Feature<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct Feature<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    geometry: Geometry,
+    properties: Properties<'a>,
+}
+
+#[derive(Serialize)]
+struct Geometry {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    coordinates: [f64; 2],
+}
+
+#[derive(Serialize)]
+struct Properties<'a> {
+    #[serde(rename = "type")]
+    kind_of_record: &'a str,
+    id: &'a str,
+    slug: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    themes: &'a [String],
+    url: String,
+}
+
 /// Most points of each type in one answer; past it the answer says `"truncated": true`.
 const MAP_CAP: u64 = 5000;
 
@@ -265,23 +303,34 @@ pub async fn map(
         .filter(|p| p.kind_of_record == Lab::ENTITY)
         .count() as u64;
     let truncated = labs >= MAP_CAP || points.len() as u64 - labs >= MAP_CAP;
-    let features: Vec<Value> = points
+    let features: Vec<Feature<'_>> = points
         .iter()
         .map(|p| {
             let collection = records::collection_of(p.kind_of_record).unwrap_or_default();
-            json!({
-                "type": "Feature",
-                "id": p.id,
-                "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
-                "properties": {"type": p.kind_of_record, "id": p.id, "slug": p.slug, "name": p.name, "kind": p.kind, "themes": p.themes,
-                    "url": format!("/api/v1/{collection}/{}", p.slug)}
-            })
+            Feature {
+                kind: "Feature",
+                id: &p.id,
+                geometry: Geometry {
+                    kind: "Point",
+                    coordinates: [p.lon, p.lat],
+                },
+                properties: Properties {
+                    kind_of_record: p.kind_of_record,
+                    id: &p.id,
+                    slug: &p.slug,
+                    name: &p.name,
+                    kind: &p.kind,
+                    themes: &p.themes,
+                    url: format!("/api/v1/{collection}/{}", p.slug),
+                },
+            }
         })
         .collect();
-    let mut body = json!({"type": "FeatureCollection", "features": features});
-    if truncated {
-        body["truncated"] = Value::Bool(true);
-    }
+    let body = Features {
+        kind: "FeatureCollection",
+        features,
+        truncated,
+    };
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(respond::tagged(
         &req,
