@@ -325,4 +325,29 @@ async fn sqlite_pages_and_map_points_read_in_the_callers_thread() {
     let points = legami_persistence::map::list(db, &map, 100).await.unwrap();
     assert_eq!(points.len(), 1);
     assert_eq!(here() - before, 2 * u64::from(inline), "the map's points");
+    // An account with its organisations, as every authenticated request reads it.
+    let org = app.create_org("Ente in linea", json!({})).await;
+    let org_id = uuid::Uuid::parse_str(org["id"].as_str().unwrap()).unwrap();
+    let actor = legami_persistence::audit::Actor::system();
+    let email = "in-linea@legami.test";
+    let made = legami_persistence::accounts::create_user(
+        db,
+        email,
+        "In linea",
+        "hash",
+        "editor",
+        &[org_id],
+        &actor,
+    )
+    .await
+    .unwrap();
+    let before = here();
+    let read = legami_persistence::accounts::user_by_id(db, made.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(here() - before, u64::from(inline), "an account");
+    assert_eq!(read, made);
+    assert_eq!(read.organisation_ids, vec![org_id]);
+    assert!(!read.disabled);
 }

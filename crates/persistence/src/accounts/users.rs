@@ -3,7 +3,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::records::{a, now};
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use uuid::Uuid;
 
 /// A user account.
@@ -49,8 +49,47 @@ fn to_user(r: &sea_orm::QueryResult, orgs: Vec<Uuid>) -> StoreResult<User> {
     })
 }
 
-async fn find_by(db: &impl ConnectionTrait, col: &str, value: String) -> StoreResult<Option<User>> {
-    let q = Query::select()
+/// The organisation ids of a row's `organisation_ids` column (a JSON array of text).
+fn organisation_ids(json: &str) -> StoreResult<Vec<Uuid>> {
+    let ids: Vec<String> = serde_json::from_str(json).map_err(|e| StoreError::Db(e.to_string()))?;
+    ids.iter()
+        .map(|id| Uuid::try_parse(id).map_err(|e| StoreError::Db(e.to_string())))
+        .collect()
+}
+
+/// A user from a row read in this thread ([`crate::inline`]).
+fn from_inline(r: &crate::inline::Row) -> StoreResult<User> {
+    let text = |k: &str| {
+        r.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Db(format!("users.{k} is empty")))
+    };
+    let disabled = r
+        .get("disabled")
+        .and_then(|v| v.as_i64().map(|n| n != 0).or(v.as_bool()));
+    Ok(User {
+        id: Uuid::try_parse(&text("id")?).map_err(|e| StoreError::Db(e.to_string()))?,
+        email: text("email")?,
+        name: text("name")?,
+        password_hash: text("password_hash")?,
+        role: text("role")?,
+        disabled: disabled.ok_or_else(|| StoreError::Db("users.disabled is empty".into()))?,
+        organisation_ids: organisation_ids(&text("organisation_ids")?)?,
+    })
+}
+
+/// The statement reading the user whose `col` is `value`, with its organisations (one statement).
+fn user_query(backend: sea_orm::DbBackend, col: &str, value: String) -> SelectStatement {
+    let orgs = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "(SELECT CAST(COALESCE(json_agg(organisation_id), '[]') AS TEXT) FROM user_organisations WHERE user_id = users.id)"
+        }
+        _ => {
+            "(SELECT json_group_array(organisation_id) FROM user_organisations WHERE user_id = users.id)"
+        }
+    };
+    Query::select()
         .columns([
             a("id"),
             a("email"),
@@ -59,37 +98,49 @@ async fn find_by(db: &impl ConnectionTrait, col: &str, value: String) -> StoreRe
             a("role"),
             a("disabled"),
         ])
+        .expr_as(Expr::cust(orgs), a("organisation_ids"))
         .from(a("users"))
         .and_where(Expr::col(a(col)).eq(value))
-        .to_owned();
+        .to_owned()
+}
+
+/// The user whose `col` is `value` (through `db`, in a transaction too).
+async fn find_in(db: &impl ConnectionTrait, col: &str, value: String) -> StoreResult<Option<User>> {
+    let q = user_query(db.get_database_backend(), col, value);
     let Some(row) = db.query_one(&q).await? else {
         return Ok(None);
     };
-    let id: String = row.try_get_by_index(0)?;
-    let oq = Query::select()
-        .column(a("organisation_id"))
-        .from(a("user_organisations"))
-        .and_where(Expr::col(a("user_id")).eq(id))
-        .to_owned();
-    let orgs = db
-        .query_all(&oq)
-        .await?
-        .iter()
-        .map(|r| {
-            Uuid::try_parse(&r.try_get_by_index::<String>(0)?)
-                .map_err(|e| StoreError::Db(e.to_string()))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    to_user(&row, orgs).map(Some)
+    let orgs: String = row.try_get_by_index(6)?;
+    to_user(&row, organisation_ids(&orgs)?).map(Some)
+}
+
+/// [`find_in`], in this thread on SQLite ([`crate::inline`]): every authenticated request reads
+/// its caller's account.
+async fn find_by(
+    db: &(impl ConnectionTrait + 'static),
+    col: &str,
+    value: String,
+) -> StoreResult<Option<User>> {
+    let q = user_query(db.get_database_backend(), col, value.clone());
+    if let Some(rows) = crate::record::inline(db, &q, &[]) {
+        return rows.first().map(from_inline).transpose();
+    }
+    find_in(db, col, value).await
 }
 
 /// A user by e-mail (case-insensitive).
-pub async fn user_by_email(db: &impl ConnectionTrait, email: &str) -> StoreResult<Option<User>> {
+pub async fn user_by_email(
+    db: &(impl ConnectionTrait + 'static),
+    email: &str,
+) -> StoreResult<Option<User>> {
     find_by(db, "email", email.trim().to_lowercase()).await
 }
 
 /// A user by id.
-pub async fn user_by_id(db: &impl ConnectionTrait, id: Uuid) -> StoreResult<Option<User>> {
+pub async fn user_by_id(
+    db: &(impl ConnectionTrait + 'static),
+    id: Uuid,
+) -> StoreResult<Option<User>> {
     find_by(db, "id", id.to_string()).await
 }
 
@@ -109,7 +160,7 @@ pub async fn create_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
 ) -> StoreResult<User> {
     let txn = crate::records::write_txn(db).await?;
     let email = email.trim().to_lowercase();
-    if user_by_email(&txn, &email).await?.is_some() {
+    if find_in(&txn, "email", email.clone()).await?.is_some() {
         return Err(StoreError::conflict(
             "/email",
             "an account with this e-mail exists",
@@ -149,7 +200,9 @@ pub async fn create_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
             .to_owned();
         txn.execute(&ins).await?;
     }
-    let after = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    let after = find_in(&txn, "id", id.to_string())
+        .await?
+        .ok_or(StoreError::NotFound)?;
     crate::audit::record_views(
         &txn,
         actor,
@@ -175,7 +228,7 @@ pub async fn list_users(db: &impl ConnectionTrait) -> StoreResult<Vec<User>> {
     for r in db.query_all(&q).await? {
         let id = Uuid::try_parse(&r.try_get_by_index::<String>(0)?)
             .map_err(|e| StoreError::Db(e.to_string()))?;
-        if let Some(u) = user_by_id(db, id).await? {
+        if let Some(u) = find_in(db, "id", id.to_string()).await? {
             out.push(u);
         }
     }
@@ -193,7 +246,9 @@ pub async fn update_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
     actor: &crate::audit::Actor,
 ) -> StoreResult<User> {
     let txn = crate::records::write_txn(db).await?;
-    let before = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    let before = find_in(&txn, "id", id.to_string())
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let mut up = Query::update();
     up.table(a("users"))
         .value(a("updated_at"), now())
@@ -235,7 +290,9 @@ pub async fn update_user<C: ConnectionTrait + sea_orm::TransactionTrait>(
             .to_owned();
         txn.execute(&up).await?;
     }
-    let after = user_by_id(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    let after = find_in(&txn, "id", id.to_string())
+        .await?
+        .ok_or(StoreError::NotFound)?;
     crate::audit::record_views(
         &txn,
         actor,
