@@ -161,21 +161,6 @@ pub async fn create<R: Resource>(
     writes::created(req, caller, &r.view(&caller.visibility()), &location)
 }
 
-/// How many times a write without `If-Match` is applied again when other writes to the record got
-/// in between its read and its write (each round lets at least one of them through, so this many
-/// writers of one record at once all succeed); past it the answer is `412`.
-const UNCONDITIONAL_ROUNDS: usize = 20;
-
-/// Whether a write that lost a race for the record may be applied again to the new version: the
-/// caller set no precondition and it has rounds left.
-fn again(req: &HttpRequest, result: &StoreResult<impl Sized>, round: usize) -> bool {
-    matches!(result, Err(legami_persistence::StoreError::Stale))
-        && !req
-            .headers()
-            .contains_key(actix_web::http::header::IF_MATCH)
-        && round < UNCONDITIONAL_ROUNDS
-}
-
 /// `PATCH /{collection}/{id}`: a JSON merge patch over the writable view, validated whole;
 /// `If-Match` makes it conditional (without it, a write that another got in before is applied
 /// again to the new version).
@@ -204,7 +189,7 @@ pub async fn update<R: Resource>(
         let meta = current.meta();
         let written =
             record::update::<R, _>(&state.db, meta.id, meta.version, fields, &audit).await;
-        if !again(req, &written, round) {
+        if !writes::again(req, &written, round) {
             return respond::json(req, caller, StatusCode::OK, &written?.view(&vis));
         }
     }
@@ -230,7 +215,7 @@ pub async fn delete<R: Resource>(
         let before = audit_view(&current);
         let actor = caller.actor()?;
         let done = record::delete::<R, _>(&state.db, meta.id, meta.version, &actor, &before).await;
-        if !again(req, &done, round) {
+        if !writes::again(req, &done, round) {
             done?;
             return Ok(HttpResponse::NoContent().finish());
         }

@@ -66,3 +66,20 @@ pub fn created(
     }
     Ok(res)
 }
+
+/// How many times a write without `If-Match` is applied again when other writes to the record got
+/// in between its read and its write (each round lets at least one of them through, so this many
+/// writers of one record at once all succeed); past it the answer is `412`.
+const UNCONDITIONAL_ROUNDS: usize = 20;
+
+/// Whether a write that lost a race for the record may be applied again to the new version: the
+/// caller set no precondition and it has rounds left.
+pub fn again(
+    req: &HttpRequest,
+    result: &legami_persistence::StoreResult<impl Sized>,
+    round: usize,
+) -> bool {
+    matches!(result, Err(legami_persistence::StoreError::Stale))
+        && !req.headers().contains_key(header::IF_MATCH)
+        && round < UNCONDITIONAL_ROUNDS
+}
