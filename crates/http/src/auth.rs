@@ -46,7 +46,15 @@ pub struct Keys {
     pub issuer: String,
     /// `aud` of issued tokens.
     pub audience: String,
+    /// Tokens whose signature, issuer and audience were verified, with their claims: an
+    /// Ed25519 verification is most of an authenticated read's CPU, and a client sends the
+    /// same token for up to [`ACCESS_TTL_SECS`]. Bounded; only verified tokens enter it, and a
+    /// hit is taken only before the token's expiry (otherwise it is verified in full again).
+    verified: quick_cache::sync::Cache<String, Claims>,
 }
+
+/// How many verified tokens [`Keys`] keeps.
+const VERIFIED_TOKENS: usize = 4096;
 
 struct Verifier {
     key: DecodingKey,
@@ -102,6 +110,7 @@ impl Keys {
             verifying,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         })
     }
 
@@ -154,8 +163,20 @@ impl Keys {
         Ok((token, claims))
     }
 
-    /// Verifies signature (EdDSA only, known `kid`), issuer, audience and expiry.
+    /// Verifies signature (EdDSA only, known `kid`), issuer, audience and expiry. A token
+    /// verified before is answered from memory while it has not expired.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        if let Some(claims) = self.verified.get(token)
+            && claims.exp > chrono::Utc::now().timestamp()
+        {
+            return Some(claims);
+        }
+        let claims = self.verify_signed(token)?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Some(claims)
+    }
+
+    fn verify_signed(&self, token: &str) -> Option<Claims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != Algorithm::EdDSA {
             return None;
@@ -210,4 +231,43 @@ pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
         })
         .unwrap_or(false);
     ok && hash.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        let key = legami_persistence::accounts::generate_key().expect("a key");
+        Keys::new(std::slice::from_ref(&key), None, "iss", "aud").expect("keys")
+    }
+
+    #[test]
+    fn a_verified_token_is_answered_again_until_it_expires() {
+        let keys = keys();
+        let (token, claims) = keys
+            .sign(uuid::Uuid::now_v7(), None, "read".into())
+            .expect("signed");
+        let first = keys.verify(&token).expect("valid");
+        let again = keys.verify(&token).expect("still valid");
+        assert_eq!(
+            (first.jti.as_str(), again.sub.as_str()),
+            (claims.jti.as_str(), claims.sub.as_str())
+        );
+        // A token remembered from before its expiry is verified in full again after it, and fails.
+        let mut old = claims.clone();
+        old.exp = chrono::Utc::now().timestamp() - 1;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(keys.signing_kid.clone());
+        let expired = jsonwebtoken::encode(&header, &old, &keys.signing).expect("signed");
+        keys.verified.insert(expired.clone(), old);
+        assert!(
+            keys.verify(&expired).is_none(),
+            "an expired token is refused"
+        );
+        // Nothing unverified is remembered: a forged token stays refused and is not kept.
+        let forged = format!("{token}x");
+        assert!(keys.verify(&forged).is_none());
+        assert!(keys.verified.get(&forged).is_none());
+    }
 }
