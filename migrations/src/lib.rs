@@ -16,6 +16,7 @@ mod m20261122_000007_clients_audit;
 mod m20261122_000008_metric_rollups;
 mod m20261122_000009_search_fts_rowid;
 mod m20261204_000010_map_indexes;
+mod m20261205_000011_search_cover;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_metric_rollups::Migration),
             Box::new(m20261122_000009_search_fts_rowid::Migration),
             Box::new(m20261204_000010_map_indexes::Migration),
+            Box::new(m20261205_000011_search_cover::Migration),
         ]
     }
 }

@@ -325,6 +325,24 @@ async fn sqlite_pages_and_map_points_read_in_the_callers_thread() {
     let points = legami_persistence::map::list(db, &map, 100).await.unwrap();
     assert_eq!(points.len(), 1);
     assert_eq!(here() - before, 2 * u64::from(inline), "the map's points");
+    // A search: every match (light), then what the page shows of it.
+    let before = here();
+    let q = legami_persistence::search::SearchQuery::parse("linea").unwrap();
+    let hits = legami_persistence::search::search(db, &q, &Default::default(), &vis)
+        .await
+        .unwrap();
+    let labs: Vec<_> = hits.iter().filter(|h| h.entity == "lab").collect();
+    assert_eq!(labs.len(), 1, "{hits:?}");
+    let shown = legami_persistence::search::shown(db, &labs).await.unwrap();
+    assert_eq!(
+        shown[0].as_ref().map(|s| s.title.as_str()),
+        Some("Laboratorio in linea")
+    );
+    assert_eq!(
+        here() - before,
+        2 * u64::from(inline),
+        "a search and its page"
+    );
     // An account with its organisations, as every authenticated request reads it.
     let org = app.create_org("Ente in linea", json!({})).await;
     let org_id = uuid::Uuid::parse_str(org["id"].as_str().unwrap()).unwrap();

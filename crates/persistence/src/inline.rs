@@ -60,6 +60,45 @@ pub(crate) fn query(
     values: &[Value],
     types: &[(&str, ColumnType)],
 ) -> Option<Vec<Row>> {
+    with_connection(db, values, |conn, params| run(conn, sql, params, types))
+}
+
+/// The rows of `sql` with `values` bound, each a list of its columns by their storage class
+/// (no names: for statements of many rows, such as every match of a search).
+pub(crate) fn query_values(
+    db: &DatabaseConnection,
+    sql: &str,
+    values: &[Value],
+) -> Option<Vec<Vec<Json>>> {
+    with_connection(db, values, |conn, params| {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..n)
+                .map(|i| {
+                    let v = row.get_ref(i)?;
+                    decode(v, None).ok_or(rusqlite::Error::InvalidColumnType(
+                        i,
+                        String::new(),
+                        v.data_type(),
+                    ))
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            out.push(values);
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `f` on this thread's connection to `db`'s file with `values` bound as sqlx would;
+/// `None` when the pool should run the statement instead.
+fn with_connection<T>(
+    db: &DatabaseConnection,
+    values: &[Value],
+    f: impl FnOnce(&Connection, &[Sql]) -> rusqlite::Result<T>,
+) -> Option<T> {
     if db.get_database_backend() != DbBackend::Sqlite
         || !ENABLED.load(std::sync::atomic::Ordering::Relaxed)
     {
@@ -83,10 +122,10 @@ pub(crate) fn query(
                 conns.len() - 1
             }
         };
-        let rows = run(&conns[at].1, sql, &params, types).ok()?;
+        let out = f(&conns[at].1, &params).ok()?;
         READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         HERE.with(|n| n.set(n.get() + 1));
-        Some(rows)
+        Some(out)
     })
 }
 

@@ -257,16 +257,19 @@ pub async fn search(
             &KeysetPos { key: s, id },
         )
     });
+    let shown = store::shown(&state.db, &page).await?;
     let data = page
         .iter()
-        .map(|h| SearchHit {
-            kind: h.entity.clone(),
+        .zip(shown)
+        .filter_map(|(h, s)| Some((h, s?)))
+        .map(|(h, s)| SearchHit {
+            kind: h.entity.to_owned(),
             id: h.id.clone(),
-            slug: h.slug.clone(),
-            title: h.title.clone(),
-            snippet: store::snippet(&h.title, &h.body, &q, 160),
+            snippet: store::snippet(&s.title, &s.body, &q, 160),
+            slug: s.slug,
+            title: s.title,
             score: (h.score * 1e6).round() / 1e6,
-            municipality: h.municipality.clone(),
+            municipality: s.municipality,
             location: match (h.lat, h.lon) {
                 (Some(lat), Some(lon)) => Some(LocationDto { lat, lon }),
                 _ => None,

@@ -14,7 +14,7 @@ pub use index::Document;
 pub(crate) use index::{index, remove};
 pub use query::*;
 
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::geo::{BBox, Near, haversine_km};
 use legami_domain::{Status, Visibility};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -39,27 +39,20 @@ pub struct SearchFilter {
     pub bbox: Option<BBox>,
 }
 
-/// One search hit.
+/// One search hit: what ranks, filters and counts it. What a page shows of it is read for
+/// the page only ([`shown`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
     /// Record type.
-    pub entity: String,
+    pub entity: &'static str,
     /// Record id.
     pub id: String,
-    /// Slug.
-    pub slug: String,
-    /// Name or title.
-    pub title: String,
-    /// Indexed text.
-    pub body: String,
     /// Relevance, higher is better.
     pub score: f64,
     /// Kind.
     pub kind: Option<String>,
     /// Themes.
     pub themes: Vec<String>,
-    /// Municipality.
-    pub municipality: Option<String>,
     /// Province.
     pub province: Option<String>,
     /// Latitude.
@@ -70,9 +63,22 @@ pub struct Hit {
     pub distance_km: Option<f64>,
 }
 
+/// What an answer shows of a hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    /// Slug.
+    pub slug: String,
+    /// Name or title.
+    pub title: String,
+    /// Indexed text.
+    pub body: String,
+    /// Municipality.
+    pub municipality: Option<String>,
+}
+
 /// Every hit, best first (ties by type and id), with the filters applied.
 pub async fn search(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + 'static),
     q: &SearchQuery,
     f: &SearchFilter,
     vis: &Visibility,
@@ -93,7 +99,8 @@ pub async fn search(
     } else {
         (
             "-bm25(search_fts, 0.0, 0.0, 10.0, 1.0)",
-            "search_fts JOIN search_docs d ON d.entity = search_fts.entity AND d.record_id = search_fts.record_id",
+            // The documents' covering index by full-text rowid (migration 11).
+            "search_fts JOIN search_docs d ON d.fts_rowid = search_fts.rowid",
             "search_fts MATCH ?",
         )
     };
@@ -158,7 +165,7 @@ pub async fn search(
         vals.extend([a.into(), b.into(), c.into(), d.into()]);
     }
     let mut sql = format!(
-        "SELECT d.entity, d.record_id, d.slug, d.title, d.body, CAST({score} AS DOUBLE PRECISION), d.kind, d.themes, d.municipality, d.province, d.lat, d.lon FROM {from} WHERE {}",
+        "SELECT d.entity, d.record_id, CAST({score} AS DOUBLE PRECISION), d.kind, d.themes, d.province, d.lat, d.lon FROM {from} WHERE {}",
         w.join(" AND ")
     );
     if !pg {
@@ -177,52 +184,157 @@ pub async fn search(
             })
             .collect();
     }
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
-        .await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    for r in rows {
-        let lat: Option<f64> = r.try_get_by_index(10)?;
-        let lon: Option<f64> = r.try_get_by_index(11)?;
+    let hit = |entity: String,
+               id: String,
+               score: f64,
+               kind: Option<String>,
+               themes: String,
+               province: Option<String>,
+               lat: Option<f64>,
+               lon: Option<f64>|
+     -> StoreResult<Option<Hit>> {
         let distance_km = match (f.near, lat, lon) {
             (Some(n), Some(la), Some(lo)) => {
                 let d = haversine_km(n.lat, n.lon, la, lo);
                 if d > n.radius_km {
-                    continue;
+                    return Ok(None);
                 }
                 Some(d)
             }
-            (Some(_), _, _) => continue,
+            (Some(_), _, _) => return Ok(None),
             _ => None,
         };
-        let themes: String = r.try_get_by_index(7)?;
-        hits.push(Hit {
-            entity: r.try_get_by_index(0)?,
-            id: r.try_get_by_index(1)?,
-            slug: r.try_get_by_index(2)?,
-            title: r.try_get_by_index(3)?,
-            body: r.try_get_by_index(4)?,
-            score: r.try_get_by_index(5)?,
-            kind: r.try_get_by_index(6)?,
+        let entity = TYPES
+            .iter()
+            .find(|t| **t == entity)
+            .ok_or_else(|| StoreError::Db(format!("a search document of type {entity}")))?;
+        Ok(Some(Hit {
+            entity,
+            id,
+            score,
+            kind,
             themes: themes
                 .split('|')
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            municipality: r.try_get_by_index(8)?,
-            province: r.try_get_by_index(9)?,
+            province,
             lat,
             lon,
             distance_km,
-        });
+        }))
+    };
+    let mut hits = Vec::new();
+    if let Some(rows) = inline_values(db, &sql, &vals) {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        for r in rows {
+            let [entity, id, score, kind, themes, province, lat, lon] = &r[..] else {
+                return Err(StoreError::Db("a search row of another shape".into()));
+            };
+            let bad = || StoreError::Db("a search row with an empty column".into());
+            hits.extend(hit(
+                text(entity).ok_or_else(bad)?,
+                text(id).ok_or_else(bad)?,
+                score.as_f64().ok_or_else(bad)?,
+                text(kind),
+                text(themes).ok_or_else(bad)?,
+                text(province),
+                lat.as_f64(),
+                lon.as_f64(),
+            )?);
+        }
+    } else {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
+            .await?;
+        for r in rows {
+            hits.extend(hit(
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+                r.try_get_by_index(3)?,
+                r.try_get_by_index(4)?,
+                r.try_get_by_index(5)?,
+                r.try_get_by_index(6)?,
+                r.try_get_by_index(7)?,
+            )?);
+        }
     }
     hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
-            .then_with(|| a.entity.cmp(&b.entity))
+            .then_with(|| a.entity.cmp(b.entity))
             .then_with(|| a.id.cmp(&b.id))
     });
     Ok(hits)
+}
+
+/// The rows of a statement in this thread when `db` is an SQLite pool ([`crate::inline`]).
+fn inline_values(
+    db: &dyn std::any::Any,
+    sql: &str,
+    vals: &[Value],
+) -> Option<Vec<Vec<serde_json::Value>>> {
+    let pool = db.downcast_ref::<sea_orm::DatabaseConnection>()?;
+    crate::inline::query_values(pool, sql, vals)
+}
+
+/// What a page shows of its hits (slug, title, indexed text, municipality), in their order;
+/// `None` for a hit whose document went away since the search (its record was removed).
+pub async fn shown(
+    db: &(impl ConnectionTrait + 'static),
+    hits: &[&Hit],
+) -> StoreResult<Vec<Option<Shown>>> {
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let marks: Vec<String> = (1..=hits.len())
+        .map(|i| match backend {
+            DbBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT entity, record_id, slug, title, body, municipality FROM search_docs WHERE record_id IN ({})",
+        marks.join(", ")
+    );
+    let vals: Vec<Value> = hits.iter().map(|h| Value::from(h.id.clone())).collect();
+    let mut found: HashMap<(String, String), Shown> = HashMap::with_capacity(hits.len());
+    if let Some(rows) = inline_values(db, &sql, &vals) {
+        for r in rows {
+            let text = |i: usize| r.get(i).and_then(|v| v.as_str()).map(str::to_owned);
+            let bad = || StoreError::Db("a search document with an empty column".into());
+            found.insert(
+                (text(0).ok_or_else(bad)?, text(1).ok_or_else(bad)?),
+                Shown {
+                    slug: text(2).ok_or_else(bad)?,
+                    title: text(3).ok_or_else(bad)?,
+                    body: text(4).ok_or_else(bad)?,
+                    municipality: text(5),
+                },
+            );
+        }
+    } else {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
+            .await?;
+        for r in rows {
+            found.insert(
+                (r.try_get_by_index(0)?, r.try_get_by_index(1)?),
+                Shown {
+                    slug: r.try_get_by_index(2)?,
+                    title: r.try_get_by_index(3)?,
+                    body: r.try_get_by_index(4)?,
+                    municipality: r.try_get_by_index(5)?,
+                },
+            );
+        }
+    }
+    Ok(hits
+        .iter()
+        .map(|h| found.remove(&(h.entity.to_owned(), h.id.clone())))
+        .collect())
 }
 
 /// A short extract of `text` around the first word matching the query, HTML-escaped, with every
@@ -272,7 +384,7 @@ pub fn facets(hits: &[Hit]) -> HashMap<&'static str, HashMap<String, u64>> {
     for h in hits {
         *out.entry("type")
             .or_default()
-            .entry(h.entity.clone())
+            .entry(h.entity.to_owned())
             .or_default() += 1;
         if let Some(k) = &h.kind {
             *out.entry("kind").or_default().entry(k.clone()).or_default() += 1;

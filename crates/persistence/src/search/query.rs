@@ -144,7 +144,7 @@ pub fn in_matches(backend: DbBackend, entity: &str, id_col: &str, q: &SearchQuer
         ),
         _ => Expr::cust_with_values(
             format!(
-                "{id_col} IN (SELECT record_id FROM search_fts WHERE search_fts MATCH ? AND entity = ?)"
+                "{id_col} IN (SELECT d.record_id FROM search_fts JOIN search_docs d ON d.fts_rowid = search_fts.rowid WHERE search_fts MATCH ? AND d.entity = ?)"
             ),
             [Value::from(q.fts_match()), Value::from(entity)],
         ),
