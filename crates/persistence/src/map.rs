@@ -116,23 +116,24 @@ async fn points<R: Record>(
             serde_json::from_str(json).map_err(|e| crate::StoreError::Db(e.to_string()))?;
         Ok(rows.into_iter().flatten().collect())
     };
-    if let Some(rows) = crate::record::inline(db, &q, &[]) {
-        let text =
-            |r: &crate::inline::Row, k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        let num = |r: &crate::inline::Row, k: &str| r.get(k).and_then(serde_json::Value::as_f64);
+    if let Some(rows) = crate::record::inline_values(db, &q) {
+        let bad = || crate::StoreError::Db("a map point has an empty column".into());
         return rows
             .iter()
             .map(|r| {
-                let bad = || crate::StoreError::Db("a map point has an empty column".into());
+                let [id, slug, name, kind, lat, lon, themes] = &r[..] else {
+                    return Err(bad());
+                };
+                let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).ok_or_else(bad);
                 Ok(MapPoint {
                     kind_of_record: R::ENTITY,
-                    id: text(r, "id").ok_or_else(bad)?,
-                    slug: text(r, "slug").ok_or_else(bad)?,
-                    name: text(r, "name").ok_or_else(bad)?,
-                    kind: text(r, "kind").ok_or_else(bad)?,
-                    lat: num(r, "lat").ok_or_else(bad)?,
-                    lon: num(r, "lon").ok_or_else(bad)?,
-                    themes: themes_of(&text(r, "themes").ok_or_else(bad)?)?,
+                    id: text(id)?,
+                    slug: text(slug)?,
+                    name: text(name)?,
+                    kind: text(kind)?,
+                    lat: lat.as_f64().ok_or_else(bad)?,
+                    lon: lon.as_f64().ok_or_else(bad)?,
+                    themes: themes_of(themes.as_str().ok_or_else(bad)?)?,
                 })
             })
             .collect();

@@ -85,6 +85,20 @@ pub(crate) fn inline(
     crate::inline::query(pool, &sql, &values.0, types)
 }
 
+/// [`inline`] with each row as its columns in order, by their storage class (for statements of
+/// many rows: no names per row).
+pub(crate) fn inline_values(
+    db: &dyn std::any::Any,
+    q: &SelectStatement,
+) -> Option<Vec<Vec<serde_json::Value>>> {
+    let pool = db.downcast_ref::<sea_orm::DatabaseConnection>()?;
+    if pool.get_database_backend() != DbBackend::Sqlite {
+        return None;
+    }
+    let (sql, values) = q.build(sea_orm::sea_query::SqliteQueryBuilder);
+    crate::inline::query_values(pool, &sql, &values.0)
+}
+
 /// [`inline`] for the rows of `R`, each column typed as its model declares it.
 fn inline_rows<R: Record>(
     db: &dyn std::any::Any,
