@@ -26,8 +26,12 @@ async fn schemathesis_finds_nothing_as_an_administrator() {
         examples.to_string(),
         "--seed".into(),
         "20261201".into(),
+        // One worker: with several, Schemathesis's threads share Hypothesis's unsynchronised
+        // cache of lambda sources (`hypothesis/internal/lambda_sources.py`, 6.170), which then
+        // fails now and then with an internal `KeyError` (seen once in CI on PostgreSQL) that is
+        // no finding about the server.
         "--workers".into(),
-        "2".into(),
+        "1".into(),
         "--request-timeout".into(),
         "30".into(),
         "--no-color".into(),
