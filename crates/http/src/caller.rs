@@ -237,10 +237,6 @@ pub(crate) async fn identify(req: HttpRequest) -> Result<Caller, ApiError> {
     Ok(caller)
 }
 
-/// A bearer token's claims, verified earlier in this request (by the rate limiter).
-#[derive(Clone)]
-pub(crate) struct Verified(pub crate::auth::Claims);
-
 async fn identify_anew(req: &HttpRequest) -> Result<Caller, ApiError> {
     let invalid = || ApiError::Unauthorized("the bearer token is not valid".into());
     let token = match bearer(req) {
@@ -248,10 +244,8 @@ async fn identify_anew(req: &HttpRequest) -> Result<Caller, ApiError> {
         Some(t) => t.map_err(|()| invalid())?,
     };
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(invalid)?;
-    let verified = req.extensions().get::<Verified>().map(|v| v.0.clone());
-    let claims = verified
-        .or_else(|| state.keys.verify(token))
-        .ok_or_else(invalid)?;
+    // The rate limiter verified it already: `Keys` remembers it, so this is a lookup.
+    let claims = state.keys.verify(token).ok_or_else(invalid)?;
     let id = Uuid::try_parse(&claims.sub).map_err(|_| invalid())?;
     // Checked on every request, so disabling an account or client stops its tokens at once.
     if claims.client_id.is_some() {

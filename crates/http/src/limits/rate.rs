@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest, ResponseError, web};
+use actix_web::{Error, HttpRequest, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -71,13 +71,12 @@ const RL_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RL_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 const RL_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
-/// Who a request counts against: the verified token's subject, else the address. The claims
-/// are kept in the request, so [`crate::caller::identify`] does not verify the token again.
+/// Who a request counts against: the verified token's subject, else the address. `Keys`
+/// remembers the verified token, so [`crate::caller::identify`] does not check its signature
+/// again.
 fn rate_key(req: &ServiceRequest, state: &AppState) -> (bool, String) {
     let token = crate::caller::bearer(req.request()).and_then(Result::ok);
     if let Some(claims) = token.and_then(|t| state.keys.verify(t)) {
-        req.extensions_mut()
-            .insert(crate::caller::Verified(claims.clone()));
         let kind = if claims.client_id.is_some() {
             "client"
         } else {
