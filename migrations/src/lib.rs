@@ -17,6 +17,8 @@ mod m20261122_000008_metric_rollups;
 mod m20261122_000009_search_fts_rowid;
 mod m20261204_000010_map_indexes;
 mod m20261205_000011_search_cover;
+mod m20261207_000012_map_themes;
+mod m20261207_000013_place_indexes;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_search_fts_rowid::Migration),
             Box::new(m20261204_000010_map_indexes::Migration),
             Box::new(m20261205_000011_search_cover::Migration),
+            Box::new(m20261207_000012_map_themes::Migration),
+            Box::new(m20261207_000013_place_indexes::Migration),
         ]
     }
 }

@@ -240,3 +240,54 @@ async fn the_map_shows_published_labs_and_located_organisations() {
         .unwrap();
     assert_eq!(again.status(), 304);
 }
+
+/// A map point carries its record's themes (sorted by code) and follows every change to them.
+#[tokio::test]
+async fn map_points_follow_their_records_themes() {
+    let app = TestApp::spawn().await;
+    let themes_on_map = |v: &Value, id: &Value| {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["properties"]["id"] == *id)
+            .map(|f| f["properties"]["themes"].clone())
+    };
+    let lab = app
+        .create_lab(
+            "Laboratorio dei temi",
+            45.3,
+            9.4,
+            json!({"themes": ["school_support", "green_spaces"]}),
+        )
+        .await;
+    let org = app
+        .create_org(
+            "Ente dei temi",
+            json!({"themes": ["parenting", "housing"], "location": {"lat": 45.31, "lon": 9.41}}),
+        )
+        .await;
+    let map = json_of(app.get("/api/v1/map").await, 200).await;
+    assert_eq!(
+        themes_on_map(&map, &lab["id"]),
+        Some(json!(["green_spaces", "school_support"]))
+    );
+    assert_eq!(
+        themes_on_map(&map, &org["id"]),
+        Some(json!(["housing", "parenting"]))
+    );
+    let lab_url = format!("/api/v1/labs/{}", lab["id"].as_str().unwrap());
+    json_of(
+        app.patch(&lab_url, &json!({"themes": ["parenting"]})).await,
+        200,
+    )
+    .await;
+    let org_url = format!("/api/v1/organisations/{}", org["id"].as_str().unwrap());
+    json_of(app.patch(&org_url, &json!({"themes": []})).await, 200).await;
+    let map = json_of(app.get("/api/v1/map").await, 200).await;
+    assert_eq!(themes_on_map(&map, &lab["id"]), Some(json!(["parenting"])));
+    assert_eq!(themes_on_map(&map, &org["id"]), Some(json!([])));
+    let themed = json_of(app.get("/api/v1/map?theme=parenting").await, 200).await;
+    assert!(themes_on_map(&themed, &lab["id"]).is_some());
+    assert!(themes_on_map(&themed, &org["id"]).is_none());
+}

@@ -166,6 +166,7 @@ fn fill(am: &mut ActiveModel, f: &LabFields) -> StoreResult<()> {
     am.contact_website = Set(f.contact.website.as_ref().map(|v| v.as_str().to_owned()));
     am.accessibility = Set(f.accessibility.clone());
     am.status = Set(f.status.as_str().to_owned());
+    am.theme_codes = Set(crate::map::theme_codes(&f.themes));
     Ok(())
 }
 

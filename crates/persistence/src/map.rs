@@ -2,7 +2,7 @@
 
 use crate::error::StoreResult;
 use crate::geo::BBox;
-use crate::record::{Link, Record, link_json};
+use crate::record::{Link, Record};
 use crate::records::a;
 use legami_domain::{Lab, Organisation};
 use legami_domain::{ProvinceAbbr, Status, ThemeCode};
@@ -49,7 +49,24 @@ pub struct MapFilter {
     pub municipalities: Option<Vec<String>>,
 }
 
-/// Published, located records of `R` matching the filter, with their themes (link `themes`).
+/// The theme codes a record keeps in its own row for the map: sorted, comma-separated.
+pub(crate) fn theme_codes(themes: &[ThemeCode]) -> String {
+    let mut codes: Vec<&str> = themes.iter().map(ThemeCode::as_str).collect();
+    codes.sort_unstable();
+    codes.join(",")
+}
+
+/// The codes of [`theme_codes`] as a list.
+fn themes_of(codes: &str) -> Vec<String> {
+    codes
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Published, located records of `R` matching the filter, with their themes (the row's
+/// `theme_codes`; the filter by theme reads the link `themes`).
 async fn points<R: Record>(
     db: &(impl ConnectionTrait + 'static),
     themes: &Link,
@@ -102,21 +119,37 @@ async fn points<R: Record>(
             ),
         );
     }
-    let backend = db.get_database_backend();
-    let q = Query::select()
-        .columns([a("id"), a("slug"), a("name"), a("kind"), a("lat"), a("lon")])
-        .expr_as(Expr::cust(link_json(backend, table, themes)), a("themes"))
+    let mut q = Query::select()
+        .columns([
+            a("id"),
+            a("slug"),
+            a("name"),
+            a("kind"),
+            a("lat"),
+            a("lon"),
+            a("theme_codes"),
+        ])
         .from(a(table))
         .cond_where(c)
-        .order_by(a("id"), sea_orm::Order::Asc)
-        .limit(cap)
         .to_owned();
-    let themes_of = |json: &str| -> StoreResult<Vec<String>> {
-        let rows: Vec<Vec<String>> =
-            serde_json::from_str(json).map_err(|e| crate::StoreError::Db(e.to_string()))?;
-        Ok(rows.into_iter().flatten().collect())
-    };
-    if let Some(rows) = crate::record::inline_values(db, &q) {
+    // The box is read in its index's order and sorted here: SQLite's sorter cost more than the
+    // range scan (a 652-point box: 1.45 ms with `ORDER BY id`, 0.39 ms without). A box holding
+    // more than `cap` points is read again, cut by id in the database, so the answer is the same.
+    let mut found = read_points::<R>(db, q.clone().limit(cap + 1)).await?;
+    if found.len() as u64 > cap {
+        q.order_by(a("id"), sea_orm::Order::Asc).limit(cap);
+        found = read_points::<R>(db, &q).await?;
+    }
+    found.sort_unstable_by(|x, y| x.id.cmp(&y.id));
+    Ok(found)
+}
+
+/// The points a map statement reads (its columns: id, slug, name, kind, lat, lon, theme codes).
+async fn read_points<R: Record>(
+    db: &(impl ConnectionTrait + 'static),
+    q: &sea_orm::sea_query::SelectStatement,
+) -> StoreResult<Vec<MapPoint>> {
+    if let Some(rows) = crate::record::inline_values(db, q) {
         let bad = || crate::StoreError::Db("a map point has an empty column".into());
         return rows
             .iter()
@@ -133,16 +166,16 @@ async fn points<R: Record>(
                     kind: text(kind)?,
                     lat: lat.as_f64().ok_or_else(bad)?,
                     lon: lon.as_f64().ok_or_else(bad)?,
-                    themes: themes_of(themes.as_str().ok_or_else(bad)?)?,
+                    themes: themes_of(themes.as_str().ok_or_else(bad)?),
                 })
             })
             .collect();
     }
-    db.query_all(&q)
+    db.query_all(q)
         .await?
         .iter()
         .map(|r| {
-            let themes: String = r.try_get_by_index(6)?;
+            let codes: String = r.try_get_by_index(6)?;
             Ok(MapPoint {
                 kind_of_record: R::ENTITY,
                 id: r.try_get_by_index(0)?,
@@ -151,7 +184,7 @@ async fn points<R: Record>(
                 kind: r.try_get_by_index(3)?,
                 lat: r.try_get_by_index(4)?,
                 lon: r.try_get_by_index(5)?,
-                themes: themes_of(&themes)?,
+                themes: themes_of(&codes),
             })
         })
         .collect()

@@ -138,6 +138,7 @@ fn fill(am: &mut ActiveModel, f: &OrganisationFields) {
     am.cp_phone = Set(cp.and_then(|c| c.phone.as_ref().map(|v| v.as_str().to_owned())));
     am.cp_public = Set(cp.is_some_and(|c| c.public));
     am.status = Set(f.status.as_str().to_owned());
+    am.theme_codes = Set(crate::map::theme_codes(&f.themes));
 }
 
 /// Checks what only the database knows: the municipality and the themes exist, the tax code is

@@ -331,7 +331,9 @@ pub async fn map(
         features,
         truncated,
     };
-    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // About 450 bytes a point: written into a buffer of that size, not grown by doubling.
+    let mut bytes = Vec::with_capacity(64 + 480 * points.len());
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(respond::tagged(
         &req,
         &caller,

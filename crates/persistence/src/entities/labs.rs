@@ -22,6 +22,8 @@ pub struct Model {
     pub contact_website: Option<String>,
     pub accessibility: Option<String>,
     pub status: String,
+    /// Its theme codes, sorted and comma-separated, for the map (`map::theme_codes`).
+    pub theme_codes: String,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -26,6 +26,8 @@ pub struct Model {
     pub cp_phone: Option<String>,
     pub cp_public: bool,
     pub status: String,
+    /// Its theme codes, sorted and comma-separated, for the map (`map::theme_codes`).
+    pub theme_codes: String,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
