@@ -241,3 +241,31 @@ async fn discovery_root_links_everything() {
         assert!(v["links"].get(c).is_some(), "{c}");
     }
 }
+
+/// Filters check the themes, municipalities and provinces they name; codes seen to exist are then
+/// known in memory, codes found unknown are not: a theme an administrator adds is accepted by the
+/// next request, and unknown codes stay a 422 however often they are asked for.
+#[tokio::test]
+async fn filters_know_reference_codes_once_seen_and_never_remember_unknown_ones() {
+    let app = TestApp::spawn().await;
+    for _ in 0..2 {
+        let known = "/api/v1/labs?theme=green_spaces&municipality=015146&province=MI";
+        json_of(app.get(known).await, 200).await;
+        assert_fields(
+            &json_of(app.get("/api/v1/labs?theme=orti_in_condominio").await, 422).await,
+            &["theme"],
+        );
+        assert_fields(
+            &json_of(
+                app.get("/api/v1/map?municipality=999999&province=ZZ").await,
+                422,
+            )
+            .await,
+            &["municipality", "province"],
+        );
+    }
+    let theme = json!({"code": "orti_in_condominio", "name": {"it": "Orti", "en": "Gardens"}});
+    assert_eq!(app.post("/api/v1/themes", &theme).await.status(), 201);
+    json_of(app.get("/api/v1/labs?theme=orti_in_condominio").await, 200).await;
+    json_of(app.get("/api/v1/map?theme=orti_in_condominio").await, 200).await;
+}

@@ -24,6 +24,8 @@ pub struct AppState {
     /// the answer is `408` and nothing is stored (`LEGAMI_BODY_TIMEOUT_SECS`, 30 s by default:
     /// a 1 MiB body then needs about 35 kB/s).
     pub body_timeout: std::time::Duration,
+    /// Themes, municipalities and provinces seen to exist (filters check them in memory).
+    pub known_refs: std::sync::Arc<crate::listing::KnownRefs>,
 }
 
 /// How many metric batches may be parsed and written at once: a batch is up to 1,000 rows, so

@@ -242,6 +242,7 @@ impl Application {
                 legami_http::state::ingest_permits(db.get_database_backend(), settings.pool_size()),
             )),
             body_timeout: std::time::Duration::from_secs(settings.body_timeout_secs.max(1)),
+            known_refs: std::sync::Arc::default(),
             ingest_bodies: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 legami_http::state::ingest_body_permits(
                     db.get_database_backend(),

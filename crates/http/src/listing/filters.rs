@@ -151,23 +151,65 @@ pub async fn resolve_areas(
     Ok(Some(all.into_iter().collect()))
 }
 
-/// Checks that filter values naming reference data exist: unknown themes, ISTAT codes or
-/// provinces are a 422 naming the parameter.
+/// Reference codes known to exist (themes, municipalities, provinces), so that the references
+/// of a filter are checked in memory once they have been seen. Only codes found in the database
+/// enter, and reference rows are never removed (themes are only added; municipalities and
+/// provinces come with the migrations), so an entry cannot go stale, on another instance either;
+/// a code not known here is looked up. Bounded: at most [`KnownRefs::CAPACITY`] codes.
+pub struct KnownRefs(quick_cache::sync::Cache<(char, String), ()>);
+
+impl Default for KnownRefs {
+    fn default() -> Self {
+        Self(quick_cache::sync::Cache::new(Self::CAPACITY))
+    }
+}
+
+impl KnownRefs {
+    /// More than every municipality, province and theme (about 8,000 together).
+    pub const CAPACITY: usize = 16_384;
+
+    fn has(&self, kind: char, code: &str) -> bool {
+        self.0.get(&(kind, code.to_owned())).is_some()
+    }
+
+    fn add(&self, kind: char, code: &str) {
+        self.0.insert((kind, code.to_owned()), ());
+    }
+}
+
+/// Checks that the themes, municipalities and provinces a filter names exist (`422` naming each
+/// unknown one); codes seen before are known without a statement ([`KnownRefs`]).
 pub async fn check_refs(
-    db: &legami_persistence::DatabaseConnection,
+    state: &crate::state::AppState,
     themes: &[legami_domain::ThemeCode],
     municipalities: &[legami_domain::IstatCode],
     provinces: &[legami_domain::ProvinceAbbr],
     errs: &mut ParamErrors,
 ) -> Result<(), ApiError> {
-    for t in legami_persistence::themes::unknown(db, themes).await? {
-        errs.add(
-            "theme",
-            FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
-        );
+    let (db, known) = (&state.db, &state.known_refs);
+    let unseen: Vec<_> = themes
+        .iter()
+        .filter(|t| !known.has('t', t.as_str()))
+        .cloned()
+        .collect();
+    let unknown = legami_persistence::themes::unknown(db, &unseen).await?;
+    for t in &unseen {
+        if unknown.contains(t) {
+            errs.add(
+                "theme",
+                FieldError::new("unknown", format!("unknown theme '{}'", t.as_str())),
+            );
+        } else {
+            known.add('t', t.as_str());
+        }
     }
     for m in municipalities {
-        if !legami_persistence::municipalities::exists(db, m).await? {
+        if known.has('m', m.as_str()) {
+            continue;
+        }
+        if legami_persistence::municipalities::exists(db, m).await? {
+            known.add('m', m.as_str());
+        } else {
             errs.add(
                 "municipality",
                 FieldError::new(
@@ -178,7 +220,12 @@ pub async fn check_refs(
         }
     }
     for p in provinces {
-        if !legami_persistence::municipalities::province_exists(db, p.as_str()).await? {
+        if known.has('p', p.as_str()) {
+            continue;
+        }
+        if legami_persistence::municipalities::province_exists(db, p.as_str()).await? {
+            known.add('p', p.as_str());
+        } else {
             errs.add(
                 "province",
                 FieldError::new("unknown", format!("unknown province '{}'", p.as_str())),

@@ -270,7 +270,7 @@ pub async fn map(
     let municipalities = errs.each("municipality", &q.municipality, IstatCode::parse);
     let provinces = errs.each("province", &q.province, ProvinceAbbr::parse);
     let bbox = listing::parse_bbox(q.bbox.as_deref(), &mut errs);
-    listing::check_refs(&state.db, &themes, &municipalities, &provinces, &mut errs).await?;
+    listing::check_refs(&state, &themes, &municipalities, &provinces, &mut errs).await?;
     let area = listing::resolve_areas(&state.db, &q.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let mut codes: Option<Vec<String>> = (!municipalities.is_empty()).then(|| {

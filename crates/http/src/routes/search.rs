@@ -188,7 +188,7 @@ pub async fn search(
             }
         },
     };
-    listing::check_refs(&state.db, &themes, &municipalities, &provinces, &mut errs).await?;
+    listing::check_refs(&state, &themes, &municipalities, &provinces, &mut errs).await?;
     let area = listing::resolve_areas(&state.db, &p.area, &caller.visibility(), &mut errs).await?;
     errs.finish()?;
     let Some(q) = q else {

@@ -193,7 +193,7 @@ pub async fn list_labs(
     };
     let args = records::list_args::<Lab>(&req, &state, list.raw(), q.near.is_some(), &mut errs)?;
     listing::check_refs(
-        &state.db,
+        &state,
         &f.themes,
         &f.municipalities,
         &f.provinces,

@@ -261,7 +261,7 @@ async fn filter(
             );
         }
     }
-    listing::check_refs(&state.db, &[], &f.municipalities, &f.provinces, errs).await?;
+    listing::check_refs(state, &[], &f.municipalities, &f.provinces, errs).await?;
     f.area_municipalities = listing::resolve_areas(&state.db, &q.area, vis, errs).await?;
     Ok(f)
 }

@@ -178,7 +178,7 @@ pub async fn list_organisations(
     let args =
         records::list_args::<Organisation>(&req, &state, list.raw(), q.near.is_some(), &mut errs)?;
     listing::check_refs(
-        &state.db,
+        &state,
         &f.themes,
         &f.municipalities,
         &f.provinces,

@@ -185,7 +185,7 @@ pub async fn list_projects(
     };
     let args = records::list_args::<Project>(&req, &state, list.raw(), false, &mut errs)?;
     listing::check_refs(
-        &state.db,
+        &state,
         &f.themes,
         &f.municipalities,
         &f.provinces,
