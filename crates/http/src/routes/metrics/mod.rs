@@ -252,7 +252,12 @@ async fn filter(
             ),
         }
     }
-    let known = legami_persistence::indicators::by_code(&state.db).await?;
+    // Read only when the filter names indicators (a summary of all of them needs none).
+    let known = if f.indicators.is_empty() {
+        Default::default()
+    } else {
+        legami_persistence::indicators::by_code(&state.db).await?
+    };
     for i in &f.indicators {
         if !known.contains_key(i.as_str()) {
             errs.add(
