@@ -2,16 +2,21 @@ use crate::helpers::TestDb;
 use legami_persistence::DbConfig;
 use std::time::Duration;
 
-#[tokio::test]
-async fn migrations_run_up_down_up_and_are_rerunnable() {
-    let test_db = TestDb::new().await;
-    let db = legami_persistence::connect(&DbConfig {
+/// A small pool on a test database, not yet migrated.
+async fn pool(test_db: &TestDb) -> legami_persistence::DatabaseConnection {
+    legami_persistence::connect(&DbConfig {
         url: test_db.url.clone(),
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_run_up_down_up_and_are_rerunnable() {
+    let test_db = TestDb::new().await;
+    let db = pool(&test_db).await;
     legami_persistence::migrate(&db).await.unwrap();
     let applied = legami_persistence::applied_migrations(&db).await.unwrap();
     assert!(applied.len() >= 2);
@@ -43,13 +48,7 @@ async fn the_map_themes_migration_fills_existing_rows_from_their_links() {
     use legami_migration::{Migrator, MigratorTrait};
     use sea_orm::{ConnectionTrait, Statement};
     let test_db = TestDb::new().await;
-    let db = legami_persistence::connect(&DbConfig {
-        url: test_db.url.clone(),
-        max_connections: 2,
-        acquire_timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap();
+    let db = pool(&test_db).await;
     legami_persistence::migrate(&db).await.unwrap();
     legami_server::demo::seed(&db).await.unwrap();
     let filter = legami_persistence::map::MapFilter {
