@@ -8,6 +8,7 @@ async fn pool(test_db: &TestDb) -> legami_persistence::DatabaseConnection {
         url: test_db.url.clone(),
         max_connections: 2,
         acquire_timeout: Duration::from_secs(5),
+        pg_random_page_cost: None,
     })
     .await
     .unwrap()

@@ -369,3 +369,43 @@ async fn sqlite_pages_and_map_points_read_in_the_callers_thread() {
     assert_eq!(read.organisation_ids, vec![org_id]);
     assert!(!read.disabled);
 }
+
+/// On PostgreSQL every session of the pool prices random page reads as `LEGAMI_PG_RANDOM_PAGE_COST`
+/// says (1.1 unless set; empty leaves the database's own); a value that is not a positive number
+/// stops the server at startup instead of being ignored.
+#[tokio::test]
+async fn postgres_sessions_take_the_configured_random_page_cost() {
+    // The session's value, and where it came from (`client`: the connection's startup options).
+    let show = |db: sea_orm::DatabaseConnection| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT setting, source FROM pg_settings WHERE name = 'random_page_cost'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get::<String>("", "setting").unwrap(),
+            row.try_get::<String>("", "source").unwrap(),
+        )
+    };
+    let bad = crate::helpers::TestDb::new().await;
+    let mut settings = legami_server::Settings::for_tests(&bad.url);
+    settings.pg_random_page_cost = "cheap".into();
+    let err = legami_server::startup::Application::build_with(&settings, None)
+        .await
+        .err()
+        .expect("a cost that is not a number is refused");
+    assert!(
+        format!("{err:#}").contains("LEGAMI_PG_RANDOM_PAGE_COST"),
+        "{err:#}"
+    );
+    if !is_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    assert_eq!(show(app.db.clone()).await, ("1.1".into(), "client".into()));
+    let own = TestApp::spawn_with(|s| s.pg_random_page_cost = String::new(), None).await;
+    assert_ne!(show(own.db.clone()).await.1, "client");
+}

@@ -44,6 +44,8 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before it is a 503.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: `random_page_cost` set for each session (`None`: the database's own).
+    pub pg_random_page_cost: Option<f64>,
 }
 
 /// Opens a pool. SQLite files are created when missing and run in WAL mode with foreign keys on.
@@ -65,6 +67,9 @@ pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
         });
+    if let Some(cost) = config.pg_random_page_cost {
+        opts.map_sqlx_postgres_opts(move |o| o.options([("random_page_cost", cost)]));
+    }
     Ok(Database::connect(opts).await?)
 }
 

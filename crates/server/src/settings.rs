@@ -47,6 +47,18 @@ pub struct Settings {
     )]
     pub db_acquire_timeout_ms: u64,
 
+    /// PostgreSQL only: `random_page_cost` for this server's sessions (empty: the database's own
+    /// setting). The default 1.1 prices an index's reads as what they are for a database held in
+    /// memory or on SSD; PostgreSQL's own default (4) is for spinning disks, and with it the
+    /// planner scans whole tables where one index answers (the filtered lists).
+    #[arg(
+        long,
+        env = "LEGAMI_PG_RANDOM_PAGE_COST",
+        default_value = "1.1",
+        global = true
+    )]
+    pub pg_random_page_cost: String,
+
     /// SQLite only: record and map reads run in the request's own thread (`false`: every read
     /// goes through the pool's worker threads, as before).
     #[arg(
@@ -234,6 +246,7 @@ impl fmt::Debug for Settings {
             .field("bind", &self.bind)
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field("pg_random_page_cost", &self.pg_random_page_cost)
             .field("sqlite_inline_reads", &self.sqlite_inline_reads)
             .field("workers", &self.workers)
             .field("body_limit", &self.body_limit)
@@ -281,6 +294,7 @@ impl Settings {
             bind: "127.0.0.1:0".into(),
             db_max_connections: 5,
             db_acquire_timeout_ms: 2000,
+            pg_random_page_cost: "1.1".into(),
             sqlite_inline_reads: true,
             workers: 2,
             body_limit: 1_048_576,

@@ -106,6 +106,19 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
         url: settings.database_url.clone(),
         max_connections: settings.pool_size(),
         acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
+        pg_random_page_cost: match settings.pg_random_page_cost.trim() {
+            "" => None,
+            cost => Some(
+                cost.parse::<f64>()
+                    .ok()
+                    .filter(|c| c.is_finite() && *c > 0.0)
+                    .with_context(|| {
+                        format!(
+                            "LEGAMI_PG_RANDOM_PAGE_COST must be a positive number, not {cost:?}"
+                        )
+                    })?,
+            ),
+        },
     };
     legami_persistence::inline::enable(settings.sqlite_inline_reads);
     let db = legami_persistence::connect(&config)
