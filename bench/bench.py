@@ -657,15 +657,21 @@ def db_baselines(db, inp, args, workdir):
                     sql = sql.replace("{id}", "(SELECT id FROM bench_lab_ids WHERE n = :n)")
                     f.write(sql + ";\n")
             best = 0.0
+            # pgbench's sessions plan as the server's do: the same random_page_cost (the server
+            # sets it on each of its connections, LEGAMI_PG_RANDOM_PAGE_COST, 1.1 unless given).
+            cost = env_for(db, 0).get("LEGAMI_PG_RANDOM_PAGE_COST", "1.1").strip()
+            penv = dict(os.environ)
+            if cost:
+                penv["PGOPTIONS"] = f"-c random_page_cost={cost}"
             for conns in args.connections:
                 res = subprocess.run(
                     ["pgbench", "-n", "-M", "prepared", "-c", str(conns), "-j", "2",
                      "-T", str(args.duration), "-f", script, db.url],
-                    check=True, capture_output=True, text=True).stdout
+                    check=True, capture_output=True, text=True, env=penv).stdout
                 m = re.search(r"tps = ([\d.]+)", res)
                 best = max(best, float(m.group(1)) if m else 0.0)
             out.append({"db": db.kind, "id": sid, "qps": best,
-                        "how": f"pgbench -M prepared, 16/64 clients, 2 threads (best); {what}"})
+                        "how": f"pgbench -M prepared, 16/64 clients, 2 threads (best), random_page_cost {cost or 'of the database'}; {what}"})
         else:
             q = multiprocessing.Queue()
             procs = [multiprocessing.Process(target=sqlite_worker,
