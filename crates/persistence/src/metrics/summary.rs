@@ -225,21 +225,23 @@ pub async fn summary_from(
         }
     }
     let part = knames.join(", ");
+    let by_indicator = groups
+        .iter()
+        .position(|g| *g == GroupBy::Indicator)
+        .unwrap_or(0);
+    // Each group's indicator brings its aggregation along (a lookup by primary key per output
+    // row), so the summary is one statement.
     let sql = format!(
         "WITH base AS (SELECT {keys}, m.kind AS kind, {sum} AS v, {max} AS vx, m.period_end AS pe FROM {table} m{joins} WHERE {w}), \
          ranked AS (SELECT base.*, RANK() OVER (PARTITION BY {part}, kind ORDER BY pe DESC) AS rk FROM base) \
-         SELECT {part}, kind, CAST(SUM(v) AS BIGINT) AS s, MAX(vx) AS mx, CAST(SUM(CASE WHEN rk = 1 THEN v ELSE 0 END) AS BIGINT) AS lst \
+         SELECT {part}, kind, CAST(SUM(v) AS BIGINT) AS s, MAX(vx) AS mx, CAST(SUM(CASE WHEN rk = 1 THEN v ELSE 0 END) AS BIGINT) AS lst, \
+         (SELECT i.aggregation FROM indicators i WHERE i.code = k{by_indicator}) AS agg \
          FROM ranked GROUP BY {part}, kind ORDER BY {part}, kind",
         keys = keys.join(", "),
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, vals))
         .await?;
-    let aggs: HashMap<String, Aggregation> = crate::indicators::list(db)
-        .await?
-        .into_iter()
-        .map(|i| (i.code.as_str().to_owned(), i.aggregation))
-        .collect();
     let mut out: BTreeMap<Vec<Option<String>>, SummaryRow> = BTreeMap::new();
     for r in rows {
         let mut kv = Vec::with_capacity(groups.len());
@@ -253,19 +255,16 @@ pub async fn summary_from(
             r.try_get_by_index(n + 2)?,
             r.try_get_by_index(n + 3)?,
         );
-        let indicator = kv[groups
-            .iter()
-            .position(|g| *g == GroupBy::Indicator)
-            .unwrap_or(0)]
-        .clone()
-        .unwrap_or_default();
-        let value = MetricValue::from_milli(
-            match aggs.get(&indicator).copied().unwrap_or(Aggregation::Sum) {
-                Aggregation::Sum => s,
-                Aggregation::Max => mx,
-                Aggregation::Last => last,
-            },
-        );
+        let aggregation = r
+            .try_get_by_index::<Option<String>>(n + 4)?
+            .and_then(|a| Aggregation::parse(&a).ok())
+            .unwrap_or(Aggregation::Sum);
+        let indicator = kv[by_indicator].clone().unwrap_or_default();
+        let value = MetricValue::from_milli(match aggregation {
+            Aggregation::Sum => s,
+            Aggregation::Max => mx,
+            Aggregation::Last => last,
+        });
         let entry = out.entry(kv.clone()).or_insert_with(|| SummaryRow {
             keys: groups
                 .iter()
