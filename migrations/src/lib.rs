@@ -19,6 +19,7 @@ mod m20261204_000010_map_indexes;
 mod m20261205_000011_search_cover;
 mod m20261207_000012_map_themes;
 mod m20261207_000013_place_indexes;
+mod m20261208_000014_write_notices;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_search_cover::Migration),
             Box::new(m20261207_000012_map_themes::Migration),
             Box::new(m20261207_000013_place_indexes::Migration),
+            Box::new(m20261208_000014_write_notices::Migration),
         ]
     }
 }

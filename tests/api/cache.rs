@@ -113,7 +113,6 @@ async fn concurrent_misses_for_one_answer_reach_the_handler_once() {
 
 #[tokio::test]
 async fn a_write_drops_only_the_cached_answers_it_can_change() {
-    use sea_orm::ConnectionTrait;
     // Entries live ten minutes here, so only an invalidation can refresh one.
     let app = TestApp::spawn_with(|s| s.response_cache_ttl_ms = 600_000, None).await;
     let lab = app
@@ -154,7 +153,7 @@ async fn a_write_drops_only_the_cached_answers_it_can_change() {
 
     // The lab changes behind the server's back: only an invalidation can show it.
     let sql = format!("UPDATE labs SET name = 'Dietro le quinte' WHERE id = '{id}'");
-    app.db.execute_unprepared(&sql).await.unwrap();
+    crate::helpers::write_unheard(&app.db, &sql).await;
 
     // Writes that cannot change a lab's answers leave them cached: a metric batch, a theme,
     // an account, and lab writes that were refused.
@@ -229,4 +228,132 @@ async fn a_write_drops_only_the_cached_answers_it_can_change() {
             .await
             .contains("Dietro le quinte")
     );
+}
+
+/// Changes a lab's name so that no instance is told (as a write whose notice was lost).
+async fn rename_unheard(db: &sea_orm::DatabaseConnection, id: &str, name: &str) {
+    let sql = format!("UPDATE labs SET name = '{name}' WHERE id = '{id}'");
+    crate::helpers::write_unheard(db, &sql).await;
+}
+
+/// Waits until `n` instances listen for write notices on connections other than `gone`, and
+/// returns their backend ids.
+async fn listening(db: &sea_orm::DatabaseConnection, n: usize, gone: &[i32]) -> Vec<i32> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let started = std::time::Instant::now();
+    loop {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                     AND application_name = '{}' AND state = 'idle' AND query LIKE 'LISTEN%'",
+                    legami_persistence::notices::APPLICATION_NAME
+                ),
+            ))
+            .await
+            .unwrap();
+        let pids: Vec<i32> = rows
+            .iter()
+            .map(|r| r.try_get::<i32>("", "pid").unwrap())
+            .filter(|p| !gone.contains(p))
+            .collect();
+        if pids.len() == n {
+            // The instance serves from its cache right after its LISTEN returns.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return pids;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{n} listening instances expected, found {pids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads `path` anonymously from `app` until its name is `name`; how long that took.
+async fn seen_after(app: &TestApp, path: &str, name: &str) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if json_of(app.get(path).await, 200).await["name"] == name {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} still not {name} after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_write_through_one_instance_reaches_the_other_instances_readers_within_a_second() {
+    if !crate::helpers::is_postgres() {
+        return; // one SQLite file has one server
+    }
+    // Entries that would live ten minutes: only the notices can make the second instance fresh.
+    let long = |s: &mut legami_server::Settings| s.response_cache_ttl_ms = 600_000;
+    let a = TestApp::spawn_with(long, None).await;
+    let b = a.another_instance(long).await;
+    listening(&a.db, 2, &[]).await;
+    let lab = a
+        .create_lab("Laboratorio Condiviso", 45.46, 9.19, json!({}))
+        .await;
+    let id = lab["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/labs/{id}");
+    // The second instance caches: a change nobody is told of stays unseen there.
+    assert!(seen_after(&b, &path, "Laboratorio Condiviso").await < Duration::from_secs(1));
+    rename_unheard(&a.db, &id, "Inaudito").await;
+    assert_eq!(
+        json_of(b.get(&path).await, 200).await["name"],
+        "Laboratorio Condiviso"
+    );
+
+    // Writes through the first instance: each seen by the second one's anonymous readers (whose
+    // cache holds the name before) within a second, the record and the lists alike.
+    let mut lags = Vec::new();
+    for round in 0..50 {
+        let name = format!("Laboratorio Condiviso {round}");
+        json_of(a.patch(&path, &json!({"name": name})).await, 200).await;
+        lags.push(seen_after(&b, &path, &name).await);
+        if round % 10 == 0 {
+            let list = json_of(b.get("/api/v1/labs?q=condiviso").await, 200).await;
+            assert_eq!(list["data"][0]["name"], name.as_str());
+        }
+    }
+    lags.sort();
+    let p99 = lags[lags.len() * 99 / 100];
+    eprintln!(
+        "notice lag p50 {:?} p99 {p99:?} max {:?}",
+        lags[lags.len() / 2],
+        lags[lags.len() - 1]
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 {p99:?}, all {lags:?}");
+
+    // The notice connections drop: nothing cached is served while they are away, and what was
+    // cached before counts as stale once they are back.
+    let before = listening(&a.db, 2, &[]).await;
+    {
+        use sea_orm::ConnectionTrait;
+        a.db.execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({})",
+            before
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ))
+        .await
+        .unwrap();
+    }
+    rename_unheard(&a.db, &id, "Perso").await;
+    assert!(seen_after(&b, &path, "Perso").await < Duration::from_secs(1));
+    // Listening again, the second instance caches again, and hears again.
+    listening(&a.db, 2, &before).await;
+    assert_eq!(json_of(b.get(&path).await, 200).await["name"], "Perso");
+    rename_unheard(&a.db, &id, "Inaudito").await;
+    assert_eq!(json_of(b.get(&path).await, 200).await["name"], "Perso");
+    json_of(a.patch(&path, &json!({"name": "Ritrovato"})).await, 200).await;
+    assert!(seen_after(&b, &path, "Ritrovato").await < Duration::from_secs(1));
+    drop(b);
 }

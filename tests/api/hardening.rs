@@ -88,7 +88,6 @@ async fn detail_etags_are_accepted_by_if_match() {
 /// TTL), a successful write to labs drops it (which writes drop which answers: `cache.rs`).
 #[tokio::test]
 async fn failed_writes_do_not_empty_the_response_cache() {
-    use sea_orm::ConnectionTrait;
     let app = TestApp::spawn_with(|s| s.response_cache_ttl_ms = 60_000, None).await;
     let lab = app
         .create_lab("Laboratorio in cache", 45.18, 9.15, json!({}))
@@ -97,7 +96,7 @@ async fn failed_writes_do_not_empty_the_response_cache() {
     let path = format!("/api/v1/labs/{id}");
     json_of(app.get(&path).await, 200).await;
     let sql = format!("UPDATE labs SET name = 'Cambiato dietro' WHERE id = '{id}'");
-    app.db.execute_unprepared(&sql).await.unwrap();
+    crate::helpers::write_unheard(&app.db, &sql).await;
     assert_eq!(app.post("/api/v1/nowhere", &json!({})).await.status(), 404);
     assert_eq!(
         app.post("/api/v1/labs", &json!({"name": 1})).await.status(),

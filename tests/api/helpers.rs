@@ -109,6 +109,20 @@ async fn template() -> String {
         .clone()
 }
 
+/// Runs `sql` on `db` behind the servers' backs: on PostgreSQL with the triggers off, so no
+/// instance hears of it (as from a process that writes without telling anyone).
+pub async fn write_unheard(db: &DatabaseConnection, sql: &str) {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await.expect("begin");
+    if is_postgres() {
+        txn.execute_unprepared("SET LOCAL session_replication_role = replica")
+            .await
+            .expect("triggers off");
+    }
+    txn.execute_unprepared(sql).await.expect("write");
+    txn.commit().await.expect("commit");
+}
+
 /// A database for one test, removed when dropped.
 pub struct TestDb {
     pub url: String,
@@ -195,7 +209,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Settings), extra: Option<ExtraRoutes>) -> Self {
-        let test_db = TestDb::new().await;
+        let mut app = Self::start(TestDb::new().await, tweak, extra).await;
+        app.token = app.user_token("admin", &[]).await;
+        app
+    }
+
+    /// A second server on this one's database, as a deployment runs several instances; it
+    /// shares the administrator's token, and the database stays until the first app is dropped.
+    pub async fn another_instance(&self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let borrowed = TestDb {
+            url: self.test_db.url.clone(),
+            pg_name: None,
+            _dir: None,
+        };
+        let mut app = Self::start(borrowed, tweak, None).await;
+        app.token = self.token.clone();
+        app
+    }
+
+    async fn start(
+        test_db: TestDb,
+        tweak: impl FnOnce(&mut Settings),
+        extra: Option<ExtraRoutes>,
+    ) -> Self {
         let mut settings = Settings::for_tests(&test_db.url);
         tweak(&mut settings);
         let app = Application::build_with(&settings, extra)
@@ -209,16 +245,14 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        let mut app = Self {
+        Self {
             address,
             client,
             db,
             token: String::new(),
             handle,
             test_db,
-        };
-        app.token = app.user_token("admin", &[]).await;
-        app
+        }
     }
 
     /// Creates an account with this role and these organisations and returns its access token.

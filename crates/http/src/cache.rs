@@ -12,9 +12,12 @@
 //! while none of the kinds it was read from has moved on. A write moves its kinds on when it
 //! ends, unless it was refused with a `4xx` (which changed nothing); a `5xx` may have happened
 //! after its commit, so it counts. So nothing read before or during a write is served after it,
-//! and a metric batch leaves the cached labs where they were. Writes made by
-//! other processes (a second instance, `legami seed`) are seen within the entry lifetime
-//! (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by default). Only `200` answers with a known length up to
+//! and a metric batch leaves the cached labs where they were. On PostgreSQL,
+//! writes committed by other processes (a second instance, `legami seed`, hand-written SQL) are
+//! heard as notices of their kinds ([`follow_notices`]) and drop what they change as soon as
+//! they arrive; while the notices cannot be heard, nothing is cached. On SQLite, writes made by
+//! other processes are seen within the entry lifetime (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by
+//! default), which bounds every entry everywhere. Only `200` answers with a known length up to
 //! 1 MiB are kept (no streamed exports, no errors, no health checks); the total size is bounded
 //! by `LEGAMI_RESPONSE_CACHE_MB` (`quick_cache`, weighted by bytes); 0 turns the cache off.
 
@@ -26,7 +29,7 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest answer kept.
@@ -71,7 +74,29 @@ impl Deps {
     fn has(self, kind: usize) -> bool {
         self.0 & (1 << kind) != 0
     }
+
+    /// The kinds a write notice names (`legami_persistence::notices`: the name of a kind, as in
+    /// [`NOTICE_KINDS`]); a name this build does not know counts as everything.
+    pub fn of_notice(kind: &str) -> Deps {
+        NOTICE_KINDS
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or(Deps::ALL, |(_, deps)| *deps)
+    }
 }
+
+/// The names PostgreSQL's write notices give the kinds (the triggers of migration
+/// `m20261208_000014_write_notices`).
+pub const NOTICE_KINDS: [(&str, Deps); KINDS] = [
+    ("organisations", Deps::ORGANISATIONS),
+    ("labs", Deps::LABS),
+    ("projects", Deps::PROJECTS),
+    ("networks", Deps::NETWORKS),
+    ("areas", Deps::AREAS),
+    ("metrics", Deps::METRICS),
+    ("themes", Deps::THEMES),
+    ("indicators", Deps::INDICATORS),
+];
 
 #[derive(Debug, Clone, Copy)]
 struct Reads(Deps);
@@ -129,6 +154,9 @@ pub struct ResponseCache {
     entries: Option<quick_cache::sync::Cache<Key, Entry, ByBytes>>,
     generations: [AtomicU64; KINDS],
     ttl: Duration,
+    /// Whether answers may be kept and served: false while the notices of other instances'
+    /// writes cannot be heard ([`follow_notices`]).
+    hearing: AtomicBool,
 }
 
 impl ResponseCache {
@@ -140,7 +168,19 @@ impl ResponseCache {
                 .then(|| quick_cache::sync::Cache::with_weighter(4096, bytes, ByBytes)),
             generations: std::array::from_fn(|_| AtomicU64::new(0)),
             ttl,
+            hearing: AtomicBool::new(true),
         }
+    }
+
+    /// Whether answers are kept and served now.
+    pub fn serving(&self) -> bool {
+        self.entries.is_some() && self.hearing.load(Ordering::SeqCst)
+    }
+
+    /// Stops or resumes serving cached answers; either way, nothing read before is served again.
+    fn hear(&self, hearing: bool) {
+        self.hearing.store(hearing, Ordering::SeqCst);
+        self.written(Deps::ALL);
     }
 
     /// Makes every answer read from `deps` before now stale (called when a write ends).
@@ -215,7 +255,7 @@ pub async fn response_cache(
     let Some(cache) = req.app_data::<web::Data<ResponseCache>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(entries) = cache.entries.as_ref() else {
+    let Some(entries) = cache.entries.as_ref().filter(|_| cache.serving()) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     if changes_data(&req) {
@@ -301,4 +341,45 @@ pub async fn response_cache(
         None => entries.insert(key, entry),
     }
     Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))))
+}
+
+/// Follows the notices of committed writes on PostgreSQL, from every instance, for as long as
+/// it runs (the server starts it, and aborts it when it stops): each notice drops the cached
+/// answers read from its kind. The notices arrive on a connection of their own; while it is
+/// down (and until it first connects) no cached answer is kept or served, since writes made
+/// meanwhile by other instances cannot be heard; once it listens again, everything read before
+/// counts as stale. Reconnects with back-off (0.1 s doubling to 5 s).
+/// The cache stops serving when this is called, before the first notice is heard.
+pub fn follow_notices(
+    cache: web::Data<ResponseCache>,
+    url: String,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_secs(5);
+    cache.hear(false);
+    async move {
+        let mut wait = FIRST;
+        loop {
+            match legami_persistence::notices::WriteNotices::listen(&url).await {
+                Ok(mut notices) => {
+                    cache.hear(true);
+                    wait = FIRST;
+                    tracing::info!("listening for write notices of other instances");
+                    let lost = loop {
+                        match notices.next().await {
+                            Ok(kind) => cache.written(Deps::of_notice(&kind)),
+                            Err(e) => break e,
+                        }
+                    };
+                    cache.hear(false);
+                    tracing::warn!(error = %lost, "write notices lost: the response cache is off until they are heard again");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot listen for write notices");
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MOST);
+        }
+    }
 }

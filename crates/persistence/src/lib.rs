@@ -19,6 +19,7 @@ pub mod map;
 pub mod metrics;
 pub mod municipalities;
 pub mod networks;
+pub mod notices;
 pub mod organisations;
 pub mod pagination;
 pub mod projects;

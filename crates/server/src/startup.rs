@@ -10,7 +10,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use anyhow::Context;
 use legami_http::{AppState, RouteTable};
-use legami_persistence::{DatabaseConnection, DbConfig};
+use legami_persistence::{DatabaseConnection, DbBackend, DbConfig};
 use prometheus::IntGauge;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -25,7 +25,8 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DatabaseConnection,
-    pool_task: tokio::task::JoinHandle<()>,
+    /// Background tasks that end with the server (pool gauges, write notices).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// In production, secrets must be the operator's own: a signing key is configured, and the
@@ -267,6 +268,14 @@ impl Application {
             settings.response_cache_mb,
             std::time::Duration::from_millis(settings.response_cache_ttl_ms),
         ));
+        let mut tasks = vec![pool_task];
+        if db.get_database_backend() == DbBackend::Postgres && settings.response_cache_mb > 0 {
+            // Writes committed by other instances drop what they change from this one's cache.
+            tasks.push(tokio::spawn(legami_http::cache::follow_notices(
+                response_cache.clone(),
+                settings.database_url.clone(),
+            )));
+        }
         let limits = web::Data::new(legami_http::limits::RateLimits::new(
             settings.rate_limit_anonymous,
             settings.rate_limit_authenticated,
@@ -363,7 +372,7 @@ impl Application {
             port,
             server,
             db,
-            pool_task,
+            tasks,
         })
     }
 
@@ -385,7 +394,9 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish) or a handle stops it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let res = self.server.await;
-        self.pool_task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.db.close_by_ref().await.ok();
         res
     }
