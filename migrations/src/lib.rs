@@ -20,6 +20,7 @@ mod m20261205_000011_search_cover;
 mod m20261207_000012_map_themes;
 mod m20261207_000013_place_indexes;
 mod m20261208_000014_write_notices;
+mod m20261208_000015_shared_limits;
 pub use m20261122_000003_domain::INDICATORS;
 
 /// The ordered list of every migration.
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_map_themes::Migration),
             Box::new(m20261207_000013_place_indexes::Migration),
             Box::new(m20261208_000014_write_notices::Migration),
+            Box::new(m20261208_000015_shared_limits::Migration),
         ]
     }
 }

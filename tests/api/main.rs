@@ -8,6 +8,7 @@ mod faults;
 mod feed;
 mod hardening;
 mod helpers;
+mod instances;
 mod labs;
 mod migrations;
 mod openapi;

@@ -14,7 +14,7 @@ pub struct AppState {
     /// Token signing and verification keys.
     pub keys: std::sync::Arc<crate::auth::Keys>,
     /// Failed-login throttling.
-    pub login_throttle: std::sync::Arc<crate::limits::LoginThrottle>,
+    pub login_throttle: std::sync::Arc<crate::limits::FailedLogins>,
     /// Metric batches parsed and stored at once (see [`ingest_permits`]).
     pub ingest: std::sync::Arc<tokio::sync::Semaphore>,
     /// Metric batch bodies being received or held in memory while they wait for an `ingest`

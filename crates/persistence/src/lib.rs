@@ -26,6 +26,7 @@ pub mod projects;
 pub mod record;
 pub mod records;
 pub mod search;
+pub mod shared_limits;
 pub mod themes;
 
 pub use error::{StoreError, StoreResult};

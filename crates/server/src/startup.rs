@@ -243,14 +243,19 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let (prom, pool_task) = metrics(&db, settings.pool_size())?;
+        // On PostgreSQL every instance counts rate limits and failed logins in the database.
+        let shared = (db.get_database_backend() == DbBackend::Postgres).then(|| db.clone());
         let state = web::Data::new(AppState {
             db: db.clone(),
             cursor_secret: settings.cursor_secret.clone(),
             body_limit: settings.body_limit,
             keys,
-            login_throttle: std::sync::Arc::new(legami_http::limits::LoginThrottle::new(
-                settings.login_max_failures,
-                std::time::Duration::from_secs(settings.login_window_secs),
+            login_throttle: std::sync::Arc::new(legami_http::limits::FailedLogins::new(
+                legami_http::limits::LoginThrottle::new(
+                    settings.login_max_failures,
+                    std::time::Duration::from_secs(settings.login_window_secs),
+                ),
+                shared.clone(),
             )),
             ingest: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 legami_http::state::ingest_permits(db.get_database_backend(), settings.pool_size()),
@@ -276,22 +281,27 @@ impl Application {
                 settings.database_url.clone(),
             )));
         }
-        let limits = web::Data::new(legami_http::limits::RateLimits::new(
+        let mut limits = legami_http::limits::RateLimits::new(
             settings.rate_limit_anonymous,
             settings.rate_limit_authenticated,
-        ));
+        );
+        if let Some(db) = shared {
+            limits = limits.shared_in(db);
+        }
+        let limits = web::Data::new(limits);
         {
-            // Forget idle rate-limit keys now and then, so memory stays bounded.
+            // Forget idle rate-limit and throttle keys now and then, so memory (and, on
+            // PostgreSQL, the shared tables) stay bounded.
             let limits = limits.clone();
             let throttle = state.login_throttle.clone();
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 loop {
                     tick.tick().await;
-                    limits.retain_recent();
-                    throttle.prune();
+                    limits.prune().await;
+                    throttle.prune().await;
                 }
-            });
+            }));
         }
         let doc = legami_http::openapi();
         let routes = web::Data::new(RouteTable::from_openapi(

@@ -175,3 +175,108 @@ impl LoginThrottle {
         map.remove(key);
     }
 }
+
+/// Where failed logins are counted: this process's memory ([`LoginThrottle`]), or on
+/// PostgreSQL a row per key shared by every instance (`legami_persistence::shared_limits`), so
+/// N instances allow the limit once, not N times. Shared counters that cannot be reached fall
+/// back to this process's own.
+pub struct FailedLogins {
+    memory: LoginThrottle,
+    shared: Option<legami_persistence::DatabaseConnection>,
+}
+
+impl FailedLogins {
+    /// Failures counted by `memory`, or with its limits in `shared`.
+    pub fn new(
+        memory: LoginThrottle,
+        shared: Option<legami_persistence::DatabaseConnection>,
+    ) -> Self {
+        Self { memory, shared }
+    }
+
+    fn shared_key(key: &ThrottleKey) -> String {
+        format!(
+            "{}:{}",
+            hex::encode(key.0),
+            if key.1 { "address" } else { "account" }
+        )
+    }
+
+    fn window_secs(&self) -> f64 {
+        self.memory.window.as_secs_f64()
+    }
+
+    /// `429` if any of `keys` has too many recent failures.
+    pub async fn check(&self, keys: &[ThrottleKey]) -> Result<(), ApiError> {
+        if self.memory.max == 0 {
+            return Ok(());
+        }
+        if let Some(db) = &self.shared {
+            let limits: Vec<(String, u32)> = keys
+                .iter()
+                .map(|k| (Self::shared_key(k), self.memory.limit_for(k) as u32))
+                .collect();
+            match legami_persistence::shared_limits::throttled(db, &limits, self.window_secs())
+                .await
+            {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => {
+                    return Err(ApiError::TooManyRequests {
+                        detail: "too many failed attempts; wait before trying again".into(),
+                        retry_after: (wait.ceil() as u64).max(1),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared login throttle unavailable: counting in this process");
+                }
+            }
+        }
+        self.memory.check(keys)
+    }
+
+    /// Records a failure against each of `keys`.
+    pub async fn fail(&self, keys: &[ThrottleKey]) {
+        if self.memory.max == 0 {
+            return;
+        }
+        if let Some(db) = &self.shared {
+            let shared: Vec<String> = keys.iter().map(Self::shared_key).collect();
+            let most = keys
+                .iter()
+                .map(|k| self.memory.limit_for(k))
+                .max()
+                .unwrap_or(1) as u32;
+            match legami_persistence::shared_limits::fail(db, &shared, most, self.window_secs())
+                .await
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared login throttle unavailable: counting in this process");
+                }
+            }
+        }
+        self.memory.fail(keys);
+    }
+
+    /// Clears the failures of an account after a successful login.
+    pub async fn succeed(&self, key: &ThrottleKey) {
+        if let Some(db) = &self.shared
+            && let Err(e) =
+                legami_persistence::shared_limits::clear(db, &Self::shared_key(key)).await
+        {
+            tracing::warn!(error = %e, "cannot clear a shared login throttle key");
+        }
+        self.memory.succeed(key);
+    }
+
+    /// Forgets every key whose failures have all aged out (run on a timer).
+    pub async fn prune(&self) {
+        self.memory.prune();
+        if let Some(db) = &self.shared
+            && let Err(e) =
+                legami_persistence::shared_limits::prune_failures(db, self.window_secs()).await
+        {
+            tracing::warn!(error = %e, "cannot prune the shared login throttle");
+        }
+    }
+}

@@ -5,6 +5,6 @@ pub mod login;
 pub mod rate;
 pub mod replay;
 
-pub use login::{LoginThrottle, THROTTLE_KEYS, ThrottleKey, ThrottleScope};
+pub use login::{FailedLogins, LoginThrottle, THROTTLE_KEYS, ThrottleKey, ThrottleScope};
 pub use rate::{Limit, RateLimits, client_address, rate_limit};
 pub use replay::{IDEMPOTENCY_KEY, idempotency};

@@ -1,5 +1,8 @@
-//! Per-caller rate limits on the whole API: governor's GCRA limiter, keyed by subject (users,
-//! clients) or address (anonymous callers), with the `RateLimit-*` headers on every answer.
+//! Per-caller rate limits on the whole API: a GCRA limit keyed by subject (users, clients) or
+//! address (anonymous callers), with the `RateLimit-*` headers on every answer. The counters are
+//! governor's, in this process's memory, or on PostgreSQL a row per caller shared by every
+//! instance (`legami_persistence::shared_limits`), so N instances allow the limit once, not N
+//! times.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -12,6 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use legami_persistence::DatabaseConnection;
 use std::num::NonZeroU32;
 
 /// The address a request came from (the peer; put the server behind a proxy that limits by the
@@ -46,6 +50,8 @@ impl Limit {
 pub struct RateLimits {
     anonymous: Option<Limit>,
     authenticated: Option<Limit>,
+    /// The database that keeps the counters of every instance (PostgreSQL), if they are shared.
+    shared: Option<DatabaseConnection>,
 }
 
 impl RateLimits {
@@ -54,14 +60,59 @@ impl RateLimits {
         Self {
             anonymous: Limit::new(anonymous_per_minute),
             authenticated: Limit::new(authenticated_per_minute),
+            shared: None,
         }
     }
 
+    /// The same limits, counted in `db` (PostgreSQL) for every instance that shares it.
+    pub fn shared_in(mut self, db: DatabaseConnection) -> Self {
+        self.shared = Some(db);
+        self
+    }
+
     /// Forgets keys whose buckets are full again (call now and then to bound memory).
-    pub fn retain_recent(&self) {
+    pub async fn prune(&self) {
         for l in [&self.anonymous, &self.authenticated].into_iter().flatten() {
             l.limiter.retain_recent();
             l.limiter.shrink_to_fit();
+        }
+        if let Some(db) = &self.shared
+            && let Err(e) = legami_persistence::shared_limits::prune_rates(db).await
+        {
+            tracing::warn!(error = %e, "cannot prune the shared rate limits");
+        }
+    }
+
+    /// Counts one request of `key` against `limit`: `Ok((remaining, reset))` when allowed,
+    /// `Err(wait)` in seconds when not. Shared counters that cannot be reached fall back to
+    /// this process's own (a limit per instance, rather than none).
+    async fn take(&self, limit: &Limit, key: &str) -> Result<(u32, u64), u64> {
+        let per_minute = limit.per_minute;
+        let cell = 60.0 / f64::from(per_minute);
+        if let Some(db) = &self.shared {
+            match legami_persistence::shared_limits::take(db, key, per_minute, 60.0).await {
+                Ok(Ok(ahead)) => {
+                    // Rounded with a margin: the arrival times are seconds since the epoch.
+                    let remaining = (f64::from(per_minute) - ahead / cell + 1e-3).floor();
+                    return Ok((remaining.max(0.0) as u32, ahead.max(0.0).ceil() as u64));
+                }
+                Ok(Err(wait)) => return Err(wait.ceil().max(1.0) as u64),
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared rate limits unavailable: counting in this process");
+                }
+            }
+        }
+        match limit.limiter.check_key(&key.to_owned()) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let reset = (f64::from(per_minute - remaining.min(per_minute)) * cell).ceil();
+                Ok((remaining, reset as u64))
+            }
+            Err(not_until) => Err(not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs_f64()
+                .ceil()
+                .max(1.0) as u64),
         }
     }
 }
@@ -141,12 +192,9 @@ pub async fn rate_limit(
             .map(ServiceResponse::map_into_boxed_body);
     };
     let per_minute = limit.per_minute;
-    let cell = 60.0 / f64::from(per_minute);
     let policy = format!("{per_minute};w=60");
-    match limit.limiter.check_key(&key) {
-        Ok(snapshot) => {
-            let remaining = snapshot.remaining_burst_capacity();
-            let reset = (f64::from(per_minute - remaining.min(per_minute)) * cell).ceil() as u64;
+    match limits.take(limit, &key).await {
+        Ok((remaining, reset)) => {
             let mut res = next
                 .call(req)
                 .await
@@ -154,12 +202,7 @@ pub async fn rate_limit(
             set_rate_headers(res.headers_mut(), per_minute, remaining, reset, &policy);
             Ok(res)
         }
-        Err(not_until) => {
-            let wait = not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs_f64()
-                .ceil()
-                .max(1.0) as u64;
+        Err(wait) => {
             let err = ApiError::TooManyRequests {
                 detail: format!(
                     "rate limit of {per_minute} requests per minute exceeded; retry in {wait} s"

@@ -200,13 +200,13 @@ pub async fn token(
         };
         let bad = || ApiError::Unauthorized("wrong client_id or client_secret".into());
         let client_key = ThrottleKey::new(ThrottleScope::Account, &["client", id.trim(), &peer]);
-        throttle.check(&[client_key, address])?;
+        throttle.check(&[client_key, address]).await?;
         let client = match Uuid::try_parse(id.trim()) {
             Ok(id) => legami_persistence::clients::authenticate(&state.db, id, &secret).await?,
             Err(_) => None,
         };
         let Some(client) = client else {
-            throttle.fail(&[client_key, address]);
+            throttle.fail(&[client_key, address]).await;
             return Err(bad());
         };
         let (access_token, claims) = state.keys.issue_client(&client)?;
@@ -234,7 +234,7 @@ pub async fn token(
     };
     let account = email.trim().to_lowercase();
     let account_key = ThrottleKey::new(ThrottleScope::Account, &["account", &account, &peer]);
-    throttle.check(&[account_key, address])?;
+    throttle.check(&[account_key, address]).await?;
     let user = legami_persistence::accounts::user_by_email(&state.db, &email).await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     // Argon2 is slow on purpose: keep it off the async workers.
@@ -242,10 +242,10 @@ pub async fn token(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(user) = user.filter(|u| ok && !u.disabled) else {
-        throttle.fail(&[account_key, address]);
+        throttle.fail(&[account_key, address]).await;
         return Err(wrong_credentials());
     };
-    throttle.succeed(&account_key);
+    throttle.succeed(&account_key).await;
     issue(&state, &user).await
 }
 
