@@ -227,6 +227,18 @@ impl TestApp {
         app
     }
 
+    /// A server on a database of the test's own (a private cluster's), with an administrator.
+    pub async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let borrowed = TestDb {
+            url: url.to_owned(),
+            pg_name: None,
+            _dir: None,
+        };
+        let mut app = Self::start(borrowed, tweak, None).await;
+        app.token = app.user_token("admin", &[]).await;
+        app
+    }
+
     async fn start(
         test_db: TestDb,
         tweak: impl FnOnce(&mut Settings),

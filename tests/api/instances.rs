@@ -239,3 +239,328 @@ async fn two_instances_throttle_failed_logins_once_not_twice() {
     json_of(login(&b, crate::helpers::PASSWORD).await.unwrap(), 200).await;
     drop(b);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_sent_to_one_instance_then_another_replays_and_the_feed_keeps_one_order()
+{
+    if !is_postgres() {
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = a.another_instance(|_| {}).await;
+    let send = |app: &TestApp, body: &serde_json::Value| {
+        app.client
+            .post(app.url("/api/v1/organisations"))
+            .bearer_auth(&app.token)
+            .header("Idempotency-Key", "una-volta-sola")
+            .json(body)
+            .send()
+    };
+    let body = json!({"name": "Una volta sola", "kind": "aps", "address": {"municipality": "018110"}, "status": "published"});
+    let first = send(&a, &body).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first = first.json::<serde_json::Value>().await.unwrap();
+    let again = send(&b, &body).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.json::<serde_json::Value>().await.unwrap()["id"],
+        first["id"]
+    );
+    let other = json!({"name": "Un'altra", "kind": "aps", "address": {"municipality": "018110"}});
+    assert_eq!(send(&b, &other).await.unwrap().status(), 409);
+
+    // Writes through both instances at once: the change feed lists each once, in one order that
+    // a reader following its cursor walks without a gap or a repeat.
+    let names: Vec<(usize, String)> = (0..20).map(|n| (n % 2, format!("Ente {n}"))).collect();
+    let writers = names
+        .iter()
+        .map(|(i, name)| [&a, &b][*i].create_org(name, json!({})));
+    let created: Vec<serde_json::Value> = futures_util::future::join_all(writers).await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/changes?limit=7".to_owned();
+    loop {
+        let page = json_of(a.get_auth(&path).await, 200).await;
+        let data = page["data"].as_array().unwrap();
+        if data.is_empty() {
+            break;
+        }
+        seen.extend(data.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        let cursor = page["next_cursor"].as_str().unwrap();
+        path = format!("/api/v1/changes?limit=7&since={cursor}");
+    }
+    let mut expected: Vec<String> = created
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .chain([first["id"].as_str().unwrap().to_owned()])
+        .collect();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, expected, "each write once: {seen:?}");
+    drop(b);
+}
+
+/// A private PostgreSQL primary and a streaming replica of it (`initdb`, `pg_basebackup -R`,
+/// `pg_ctl`) on ports of their own on 127.0.0.1; stopped and removed when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    primary: u16,
+    replica: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Runs a PostgreSQL program as the `postgres` account when this is root (the server
+    /// refuses to run as root).
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            std::process::Command::new(&path)
+        };
+        let out = cmd.args(args).output().expect(program);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn options(&self, port: u16) -> String {
+        format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+             -c fsync=off -c wal_level=replica -c max_wal_senders=5 -c hot_standby=on",
+            self.dir.path().display()
+        )
+    }
+
+    fn data(&self, which: &str) -> String {
+        self.dir.path().join(which).display().to_string()
+    }
+
+    fn start(&self, which: &str, port: u16) {
+        let log = self.dir.path().join(format!("{which}.log"));
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(which),
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "-o",
+                &self.options(port),
+                "start",
+            ],
+        );
+    }
+
+    fn stop(&self, which: &str) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(which), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    fn new() -> Self {
+        let out = std::process::Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .expect("pg_config (PostgreSQL's server package)");
+        let bin = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let dir = tempfile::tempdir().unwrap();
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres:", &dir.path().display().to_string()])
+            .status();
+        let c = Self {
+            dir,
+            bin,
+            primary: free_port(),
+            replica: free_port(),
+        };
+        c.run(
+            "initdb",
+            &[
+                "-D",
+                &c.data("primary"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        c.start("primary", c.primary);
+        c.run(
+            "createdb",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &c.primary.to_string(),
+                "-U",
+                "postgres",
+                "legami",
+            ],
+        );
+        c.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &c.primary.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &c.data("replica"),
+                "-R",
+                "--no-sync",
+                "--checkpoint=fast",
+            ],
+        );
+        c.start("replica", c.replica);
+        c
+    }
+
+    fn url(port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/legami")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for which in ["replica", "primary"] {
+            let _ = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"))
+                .args(["-D", &self.data(which), "-m", "immediate", "stop"])
+                .output();
+        }
+    }
+}
+
+/// The replica's state in `/health/ready` (`serving`, `lagging`, `away`).
+async fn replica_state(app: &TestApp) -> String {
+    let health = json_of(app.get("/health/ready").await, 200).await;
+    health["replicas"][0]["state"].as_str().unwrap().to_owned()
+}
+
+async fn until_replica(app: &TestApp, state: &str) -> Duration {
+    let started = std::time::Instant::now();
+    while replica_state(app).await != state {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the replica is not {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+async fn name_of(app: &TestApp, path: &str, token: Option<&str>) -> String {
+    let mut req = app.client.get(app.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    json_of(res, 200).await["name"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn reads_go_to_a_replica_while_it_keeps_up_and_to_the_primary_otherwise() {
+    if !is_postgres() {
+        return;
+    }
+    let cluster = Cluster::new();
+    let replica_url = Cluster::url(cluster.replica);
+    // The cache is off so that every read reaches a database.
+    let app = TestApp::spawn_on(&Cluster::url(cluster.primary), |s| {
+        s.database_read_urls = replica_url.clone();
+        s.replica_max_lag_ms = 1000;
+        s.read_your_writes_secs = 5;
+        s.response_cache_mb = 0;
+    })
+    .await;
+    until_replica(&app, "serving").await;
+    let viewer = app.user_token("viewer", &[]).await;
+    let lab = app.create_lab("Replicato", 45.46, 9.19, json!({})).await;
+    let path = format!("/api/v1/labs/{}", lab["id"].as_str().unwrap());
+    // Created on the primary, replayed on the replica within moments.
+    let started = std::time::Instant::now();
+    while app.get(&path).await.status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The replica stops replaying: a write reaches the primary only.
+    let replica = sea_orm::Database::connect(&replica_url).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    replica
+        .execute_unprepared("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    json_of(app.patch(&path, &json!({"name": "Cambiato"})).await, 200).await;
+    // Its author reads its own write (the primary); others read the replica, behind by less
+    // than the allowed lag for now.
+    assert_eq!(name_of(&app, &path, Some(&app.token)).await, "Cambiato");
+    assert_eq!(name_of(&app, &path, None).await, "Replicato");
+    assert_eq!(name_of(&app, &path, Some(&viewer)).await, "Replicato");
+    // Once it lags by more than that, the primary serves everyone.
+    let waited = until_replica(&app, "lagging").await;
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(name_of(&app, &path, None).await, "Cambiato");
+    assert_eq!(name_of(&app, &path, Some(&viewer)).await, "Cambiato");
+    // Replaying again, it catches up and serves again.
+    replica
+        .execute_unprepared("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    replica.close().await.unwrap();
+    until_replica(&app, "serving").await;
+    assert_eq!(name_of(&app, &path, None).await, "Cambiato");
+
+    // The replica goes away: reads go on (from the primary), and it is used again on return.
+    cluster.stop("replica");
+    for _ in 0..20 {
+        let res = app.get(&path).await;
+        assert!(
+            res.status() == 200 || res.status() == 503,
+            "{}",
+            res.status()
+        );
+    }
+    until_replica(&app, "away").await;
+    for _ in 0..20 {
+        assert_eq!(name_of(&app, &path, None).await, "Cambiato");
+    }
+    cluster.start("replica", cluster.replica);
+    until_replica(&app, "serving").await;
+    json_of(app.patch(&path, &json!({"name": "Ritornato"})).await, 200).await;
+    let started = std::time::Instant::now();
+    while name_of(&app, &path, Some(&viewer)).await != "Ritornato" {
+        assert!(started.elapsed() < Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(app);
+}

@@ -14,7 +14,7 @@
 //! after its commit, so it counts. So nothing read before or during a write is served after it,
 //! and a metric batch leaves the cached labs where they were. On PostgreSQL,
 //! writes committed by other processes (a second instance, `legami seed`, hand-written SQL) are
-//! heard as notices of their kinds ([`follow_notices`]) and drop what they change as soon as
+//! heard as notices of their kinds ([`crate::notices::follow`]) and drop what they change as soon as
 //! they arrive; while the notices cannot be heard, nothing is cached. On SQLite, writes made by
 //! other processes are seen within the entry lifetime (`LEGAMI_RESPONSE_CACHE_TTL_MS`, 10 s by
 //! default), which bounds every entry everywhere. Only `200` answers with a known length up to
@@ -155,8 +155,25 @@ pub struct ResponseCache {
     generations: [AtomicU64; KINDS],
     ttl: Duration,
     /// Whether answers may be kept and served: false while the notices of other instances'
-    /// writes cannot be heard ([`follow_notices`]).
+    /// writes cannot be heard ([`crate::notices::follow`]).
     hearing: AtomicBool,
+    /// When the latest write (here or heard of) ended, in milliseconds since [`epoch`].
+    last_write: AtomicU64,
+}
+
+/// What an answer read from a replica is known to hold: every write committed on the primary
+/// before this instant (`None`: unknown). It is kept only if no write ended since.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadAsOf(pub Option<Instant>);
+
+/// The instant this process's millisecond clock counts from.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn millis(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_millis() as u64
 }
 
 impl ResponseCache {
@@ -169,6 +186,7 @@ impl ResponseCache {
             generations: std::array::from_fn(|_| AtomicU64::new(0)),
             ttl,
             hearing: AtomicBool::new(true),
+            last_write: AtomicU64::new(0),
         }
     }
 
@@ -178,13 +196,16 @@ impl ResponseCache {
     }
 
     /// Stops or resumes serving cached answers; either way, nothing read before is served again.
-    fn hear(&self, hearing: bool) {
+    pub(crate) fn hear(&self, hearing: bool) {
         self.hearing.store(hearing, Ordering::SeqCst);
         self.written(Deps::ALL);
     }
 
     /// Makes every answer read from `deps` before now stale (called when a write ends).
     pub fn written(&self, deps: Deps) {
+        // Rounded up: an answer read as of the same millisecond is not kept.
+        self.last_write
+            .fetch_max(millis(Instant::now()) + 1, Ordering::SeqCst);
         for (kind, g) in self.generations.iter().enumerate() {
             if deps.has(kind) {
                 g.fetch_add(1, Ordering::SeqCst);
@@ -325,6 +346,14 @@ pub async fn response_cache(
         .get(header::ETAG)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // An answer from a replica may lack a write that ended (and invalidated) since the replica
+    // was last seen complete: served once, not kept.
+    let replica = req.extensions().get::<ReadAsOf>().copied();
+    if let Some(ReadAsOf(as_of)) = replica
+        && as_of.is_none_or(|t| millis(t) <= cache.last_write.load(Ordering::SeqCst))
+    {
+        return Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))));
+    }
     let deps = req.extensions().get::<Reads>().map_or(Deps::ALL, |r| r.0);
     let entry = Entry(Arc::new(Stored {
         deps,
@@ -341,45 +370,4 @@ pub async fn response_cache(
         None => entries.insert(key, entry),
     }
     Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))))
-}
-
-/// Follows the notices of committed writes on PostgreSQL, from every instance, for as long as
-/// it runs (the server starts it, and aborts it when it stops): each notice drops the cached
-/// answers read from its kind. The notices arrive on a connection of their own; while it is
-/// down (and until it first connects) no cached answer is kept or served, since writes made
-/// meanwhile by other instances cannot be heard; once it listens again, everything read before
-/// counts as stale. Reconnects with back-off (0.1 s doubling to 5 s).
-/// The cache stops serving when this is called, before the first notice is heard.
-pub fn follow_notices(
-    cache: web::Data<ResponseCache>,
-    url: String,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MOST: Duration = Duration::from_secs(5);
-    cache.hear(false);
-    async move {
-        let mut wait = FIRST;
-        loop {
-            match legami_persistence::notices::WriteNotices::listen(&url).await {
-                Ok(mut notices) => {
-                    cache.hear(true);
-                    wait = FIRST;
-                    tracing::info!("listening for write notices of other instances");
-                    let lost = loop {
-                        match notices.next().await {
-                            Ok(kind) => cache.written(Deps::of_notice(&kind)),
-                            Err(e) => break e,
-                        }
-                    };
-                    cache.hear(false);
-                    tracing::warn!(error = %lost, "write notices lost: the response cache is off until they are heard again");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "cannot listen for write notices");
-                }
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MOST);
-        }
-    }
 }

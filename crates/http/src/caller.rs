@@ -249,7 +249,7 @@ async fn identify_anew(req: &HttpRequest) -> Result<Caller, ApiError> {
     let id = Uuid::try_parse(&claims.sub).map_err(|_| invalid())?;
     // Checked on every request, so disabling an account or client stops its tokens at once.
     if claims.client_id.is_some() {
-        let client = legami_persistence::clients::get(&state.db, id)
+        let client = legami_persistence::clients::get(&state.primary, id)
             .await?
             .filter(|c| !c.disabled)
             .ok_or_else(invalid)?;
@@ -259,7 +259,7 @@ async fn identify_anew(req: &HttpRequest) -> Result<Caller, ApiError> {
             organisations: client.organisation_ids,
         });
     }
-    let user = legami_persistence::accounts::user_by_id(&state.db, id)
+    let user = legami_persistence::accounts::user_by_id(&state.primary, id)
         .await?
         .filter(|u| !u.disabled)
         .ok_or_else(invalid)?;

@@ -16,6 +16,8 @@ pub mod extract;
 pub mod limits;
 pub mod listing;
 pub mod middleware;
+pub mod notices;
+pub mod replicas;
 pub mod respond;
 pub mod routes;
 pub mod shape;

@@ -5,8 +5,11 @@ use legami_persistence::DatabaseConnection;
 /// What the handlers share: the pool and the few settings they read.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database pool.
+    /// The database the handlers read and write: the primary's pool, or for a read-only `GET`
+    /// routed to a replica, the replica's ([`crate::replicas`]).
     pub db: DatabaseConnection,
+    /// The primary's pool, always (accounts and clients behind a token are checked here).
+    pub primary: DatabaseConnection,
     /// Key that signs pagination cursors.
     pub cursor_secret: String,
     /// Largest accepted request body, in bytes.

@@ -25,6 +25,7 @@ pub mod pagination;
 pub mod projects;
 pub mod record;
 pub mod records;
+pub mod replicas;
 pub mod search;
 pub mod shared_limits;
 pub mod themes;
@@ -52,6 +53,11 @@ pub struct DbConfig {
 
 /// Opens a pool. SQLite files are created when missing and run in WAL mode with foreign keys on.
 pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
+    Ok(Database::connect(options(config)).await?)
+}
+
+/// The pool options of `config`.
+fn options(config: &DbConfig) -> ConnectOptions {
     let mut opts = ConnectOptions::new(config.url.clone());
     opts.max_connections(config.max_connections)
         .min_connections(1)
@@ -72,6 +78,14 @@ pub async fn connect(config: &DbConfig) -> StoreResult<DatabaseConnection> {
     if let Some(cost) = config.pg_random_page_cost {
         opts.map_sqlx_postgres_opts(move |o| o.options([("random_page_cost", cost)]));
     }
+    opts
+}
+
+/// A pool for a PostgreSQL replica (`config` as for the primary) that connects when first used,
+/// so a server starts while a replica is away and uses it once it is back.
+pub async fn connect_replica(config: &DbConfig) -> StoreResult<DatabaseConnection> {
+    let mut opts = options(config);
+    opts.min_connections(0).connect_lazy(true);
     Ok(Database::connect(opts).await?)
 }
 

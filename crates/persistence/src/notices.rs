@@ -69,3 +69,18 @@ impl WriteNotices {
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
+
+/// Tells every instance that `subject` (a token's subject) has just written, so each reads its
+/// next requests from the primary (read your writes behind replicas).
+pub async fn tell_writer(db: &impl sea_orm::ConnectionTrait, subject: &str) -> StoreResult<()> {
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANNEL.into(), format!("{WRITER}{subject}").into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// What starts the notice of a writer: `writer:<subject>`.
+pub const WRITER: &str = "writer:";

@@ -59,6 +59,36 @@ pub struct Settings {
     )]
     pub pg_random_page_cost: String,
 
+    /// PostgreSQL only: streaming replicas that serve read-only `GET`s (comma-separated URLs;
+    /// empty: the primary serves everything). A replica is used while its replay lag is under
+    /// `LEGAMI_REPLICA_MAX_LAG_MS`; one that lags or goes away is skipped until it catches up.
+    #[arg(
+        long,
+        env = "LEGAMI_DATABASE_READ_URLS",
+        default_value = "",
+        global = true
+    )]
+    pub database_read_urls: String,
+
+    /// Largest replay lag, in milliseconds, at which a replica still serves reads.
+    #[arg(
+        long,
+        env = "LEGAMI_REPLICA_MAX_LAG_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub replica_max_lag_ms: u64,
+
+    /// Seconds after a write during which its author (the token's subject) reads the primary,
+    /// on every instance, so it sees its own writes.
+    #[arg(
+        long,
+        env = "LEGAMI_READ_YOUR_WRITES_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub read_your_writes_secs: u64,
+
     /// SQLite only: record and map reads run in the request's own thread (`false`: every read
     /// goes through the pool's worker threads, as before).
     #[arg(
@@ -247,6 +277,16 @@ impl fmt::Debug for Settings {
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
             .field("pg_random_page_cost", &self.pg_random_page_cost)
+            .field(
+                "database_read_urls",
+                &self
+                    .read_urls()
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("replica_max_lag_ms", &self.replica_max_lag_ms)
+            .field("read_your_writes_secs", &self.read_your_writes_secs)
             .field("sqlite_inline_reads", &self.sqlite_inline_reads)
             .field("workers", &self.workers)
             .field("body_limit", &self.body_limit)
@@ -272,6 +312,16 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// The replicas' URLs (`LEGAMI_DATABASE_READ_URLS`, blanks dropped).
+    pub fn read_urls(&self) -> Vec<String> {
+        self.database_read_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The pool size: `db_max_connections`, or by backend when it is 0. SQLite runs every query
     /// on the server's own CPUs, so connections beyond two per core add no throughput, only the
     /// page and statement caches each one keeps (about 10 MiB apiece under load); PostgreSQL
@@ -295,6 +345,9 @@ impl Settings {
             db_max_connections: 5,
             db_acquire_timeout_ms: 2000,
             pg_random_page_cost: "1.1".into(),
+            database_read_urls: String::new(),
+            replica_max_lag_ms: 1000,
+            read_your_writes_secs: 5,
             sqlite_inline_reads: true,
             workers: 2,
             body_limit: 1_048_576,

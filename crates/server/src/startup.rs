@@ -103,24 +103,7 @@ pub async fn signing_keys(
 
 /// Opens the pool and migrates.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let config = DbConfig {
-        url: settings.database_url.clone(),
-        max_connections: settings.pool_size(),
-        acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
-        pg_random_page_cost: match settings.pg_random_page_cost.trim() {
-            "" => None,
-            cost => Some(
-                cost.parse::<f64>()
-                    .ok()
-                    .filter(|c| c.is_finite() && *c > 0.0)
-                    .with_context(|| {
-                        format!(
-                            "LEGAMI_PG_RANDOM_PAGE_COST must be a positive number, not {cost:?}"
-                        )
-                    })?,
-            ),
-        },
-    };
+    let config = db_config(settings, &settings.database_url)?;
     legami_persistence::inline::enable(settings.sqlite_inline_reads);
     let db = legami_persistence::connect(&config)
         .await
@@ -138,6 +121,50 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
         );
     }
     Ok(db)
+}
+
+/// The pools of the read replicas (`LEGAMI_DATABASE_READ_URLS`; PostgreSQL only), each
+/// connecting when first used.
+async fn open_replicas(
+    settings: &Settings,
+    primary: &DatabaseConnection,
+) -> anyhow::Result<Vec<(String, DatabaseConnection)>> {
+    let urls = settings.read_urls();
+    if !urls.is_empty() && primary.get_database_backend() != DbBackend::Postgres {
+        anyhow::bail!("LEGAMI_DATABASE_READ_URLS needs PostgreSQL as the database");
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        if !url.starts_with("postgres") {
+            anyhow::bail!("LEGAMI_DATABASE_READ_URLS: not a PostgreSQL URL");
+        }
+        let db = legami_persistence::connect_replica(&db_config(settings, &url)?)
+            .await
+            .context("LEGAMI_DATABASE_READ_URLS: cannot open a replica's pool")?;
+        out.push((url, db));
+    }
+    Ok(out)
+}
+
+fn db_config(settings: &Settings, url: &str) -> anyhow::Result<DbConfig> {
+    Ok(DbConfig {
+        url: url.to_owned(),
+        max_connections: settings.pool_size(),
+        acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
+        pg_random_page_cost: match settings.pg_random_page_cost.trim() {
+            "" => None,
+            cost => Some(
+                cost.parse::<f64>()
+                    .ok()
+                    .filter(|c| c.is_finite() && *c > 0.0)
+                    .with_context(|| {
+                        format!(
+                            "LEGAMI_PG_RANDOM_PAGE_COST must be a positive number, not {cost:?}"
+                        )
+                    })?,
+            ),
+        },
+    })
 }
 
 fn metrics(
@@ -247,6 +274,7 @@ impl Application {
         let shared = (db.get_database_backend() == DbBackend::Postgres).then(|| db.clone());
         let state = web::Data::new(AppState {
             db: db.clone(),
+            primary: db.clone(),
             cursor_secret: settings.cursor_secret.clone(),
             body_limit: settings.body_limit,
             keys,
@@ -274,10 +302,34 @@ impl Application {
             std::time::Duration::from_millis(settings.response_cache_ttl_ms),
         ));
         let mut tasks = vec![pool_task];
-        if db.get_database_backend() == DbBackend::Postgres && settings.response_cache_mb > 0 {
-            // Writes committed by other instances drop what they change from this one's cache.
-            tasks.push(tokio::spawn(legami_http::cache::follow_notices(
-                response_cache.clone(),
+        let replicas = open_replicas(settings, &db).await?;
+        let replicas = (!replicas.is_empty()).then(|| {
+            web::Data::new(legami_http::replicas::Replicas::new(
+                &state,
+                replicas,
+                Duration::from_millis(settings.replica_max_lag_ms),
+                Duration::from_secs(settings.read_your_writes_secs),
+            ))
+        });
+        if let Some(replicas) = replicas.clone() {
+            // Each replica's lag, measured against the primary's WAL position.
+            let primary = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(legami_http::replicas::CHECK_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    replicas.check(&primary).await;
+                }
+            }));
+        }
+        let cache_on = settings.response_cache_mb > 0 && settings.response_cache_ttl_ms > 0;
+        if db.get_database_backend() == DbBackend::Postgres && (cache_on || replicas.is_some()) {
+            // Writes committed by other instances drop what they change from this one's cache,
+            // and their authors read the primary here too.
+            tasks.push(tokio::spawn(legami_http::notices::follow(
+                cache_on.then(|| response_cache.clone()),
+                replicas.clone(),
                 settings.database_url.clone(),
             )));
         }
@@ -329,6 +381,9 @@ impl Application {
                     if let Some(extra) = extra {
                         extra(cfg);
                     }
+                    if let Some(replicas) = &replicas {
+                        cfg.app_data(replicas.clone());
+                    }
                 })
                 .route("/openapi.json", {
                     let json = openapi_json.clone();
@@ -354,6 +409,7 @@ impl Application {
                 )
                 .default_service(web::to(legami_http::fallback))
                 .wrap(from_fn(legami_http::cache::response_cache))
+                .wrap(from_fn(legami_http::replicas::route_reads))
                 .wrap(from_fn(legami_http::limits::idempotency))
                 .wrap(from_fn(legami_http::limits::rate_limit))
                 .wrap(from_fn(legami_http::middleware::refuse_cross_origin_writes))

@@ -81,6 +81,10 @@ pub struct HealthDto {
     /// `ok`.
     #[schema(example = "ok")]
     pub status: String,
+    /// Readiness with read replicas (`LEGAMI_DATABASE_READ_URLS`): each replica's state. A
+    /// replica that lags or is away does not make the instance unready: the primary serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Vec<crate::replicas::ReplicaHealth>>,
 }
 
 /// Liveness: the process answers.
@@ -94,13 +98,16 @@ pub async fn live() -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .json(HealthDto {
             status: "ok".into(),
+            replicas: None,
         })
 }
 
 /// Readiness: the database answers. `503` while it does not; recovers by itself.
 ///
 /// For load balancers' readiness probes: `200` when a database query succeeds within its timeout,
-/// `503` otherwise; take the instance out of rotation while it answers `503`.
+/// `503` otherwise; take the instance out of rotation while it answers `503`. With read replicas,
+/// `replicas` lists each one's state (`serving`, `lagging`, `away`) and replay lag; the primary
+/// alone decides readiness.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -110,13 +117,17 @@ pub async fn live() -> HttpResponse {
     security((), ("bearer" = []))
 )]
 #[get("/health/ready")]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    legami_persistence::ping(&state.db)
+pub async fn ready(
+    state: web::Data<AppState>,
+    replicas: Option<web::Data<crate::replicas::Replicas>>,
+) -> Result<HttpResponse, ApiError> {
+    legami_persistence::ping(&state.primary)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(HealthDto {
             status: "ok".into(),
+            replicas: replicas.map(|r| r.health()),
         }))
 }
