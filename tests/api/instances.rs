@@ -184,6 +184,37 @@ async fn two_instances_allow_the_rate_limit_once_not_twice() {
 }
 
 #[tokio::test]
+async fn a_higher_limit_is_leased_in_cells_and_never_exceeded_across_instances() {
+    if !is_postgres() {
+        return;
+    }
+    // 300 a minute: each instance takes a few cells at once (at most an eighth of what remains,
+    // one near the end), so most requests do not ask the database, and the two together never
+    // admit more than the limit.
+    let limited = |s: &mut legami_server::Settings| s.rate_limit_anonymous = 300;
+    let a = TestApp::spawn_with(limited, None).await;
+    let b = a.another_instance(limited).await;
+    let mut admitted = 0;
+    let mut refused = 0;
+    let started = std::time::Instant::now();
+    for i in 0..600 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        match app.get("/api/v1/themes").await.status().as_u16() {
+            200 => admitted += 1,
+            429 => refused += 1,
+            other => panic!("status {other}"),
+        }
+    }
+    // The administrator's login spent one of the 300; the bucket refills by 5 a second.
+    let refilled = (started.elapsed().as_secs_f64() * 5.0).ceil() as i32;
+    assert!(
+        admitted <= 299 + refilled && admitted >= 290,
+        "admitted {admitted}, refused {refused}, refilled {refilled}"
+    );
+    drop(b);
+}
+
+#[tokio::test]
 async fn two_instances_throttle_failed_logins_once_not_twice() {
     if !is_postgres() {
         return;

@@ -6,24 +6,34 @@
 use crate::StoreResult;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-/// One request against a GCRA limit of `per_window` requests per `window_secs` (a burst of
-/// `per_window`, then one every `window_secs / per_window`), counted under `key`, in one
-/// statement. `Ok(ahead)`: allowed, and the caller's bucket is `ahead` seconds from full;
-/// `Err(wait)`: refused, retry in `wait` seconds.
+/// `cells` requests at once against a GCRA limit of `per_window` requests per `window_secs` (a
+/// burst of `per_window`, then one every `window_secs / per_window`), counted under `key`, after
+/// giving back `refund` cells taken earlier and not used, in one statement. `Ok(ahead)`: allowed,
+/// and the caller's bucket is `ahead` seconds from full; `Err(wait)`: refused (nothing taken,
+/// nothing given back), one more request fits in `wait` seconds.
 pub async fn take(
     db: &impl ConnectionTrait,
     key: &str,
     per_window: u32,
     window_secs: f64,
+    cells: u32,
+    refund: u32,
 ) -> StoreResult<Result<f64, f64>> {
     let interval = window_secs / f64::from(per_window.max(1));
+    let cost = interval * f64::from(cells.max(1));
     // EXCLUDED.tat - $2 is now; a stored arrival time in the past counts from now.
     let sql = "INSERT INTO rate_limits AS r (key, tat) \
                VALUES ($1, extract(epoch FROM statement_timestamp()) + $2) \
-               ON CONFLICT (key) DO UPDATE SET tat = GREATEST(r.tat, EXCLUDED.tat - $2) + $2 \
-               WHERE GREATEST(r.tat, EXCLUDED.tat - $2) + $2 - (EXCLUDED.tat - $2) <= $3 \
+               ON CONFLICT (key) DO UPDATE \
+               SET tat = GREATEST(r.tat - $4, EXCLUDED.tat - $2) + $2 \
+               WHERE GREATEST(r.tat - $4, EXCLUDED.tat - $2) + $2 - (EXCLUDED.tat - $2) <= $3 \
                RETURNING tat - extract(epoch FROM statement_timestamp()) AS ahead";
-    let vals: Vec<Value> = vec![key.into(), interval.into(), window_secs.into()];
+    let vals: Vec<Value> = vec![
+        key.into(),
+        cost.into(),
+        window_secs.into(),
+        (interval * f64::from(refund)).into(),
+    ];
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

@@ -16,7 +16,10 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use legami_persistence::DatabaseConnection;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The address a request came from (the peer; put the server behind a proxy that limits by the
 /// real address, or trust the peer).
@@ -46,12 +49,41 @@ impl Limit {
     }
 }
 
+/// Cells of a shared limit taken at once for one caller, spent here without asking the database.
+#[derive(Debug, Clone)]
+struct Lease {
+    /// Cells taken and not spent yet.
+    left: u32,
+    /// Cells of an expired lease still to give back (the request that should have was refused).
+    owed: u32,
+    /// The caller's remaining requests after the cells were taken.
+    remaining: u32,
+    /// Seconds until the caller's bucket is full, when they were taken.
+    reset: u64,
+    at: Instant,
+    /// Held while the caller's next lease is asked for, so concurrent requests wait for it
+    /// instead of each asking the database.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// How long leased cells may be spent; older ones are given back with the next request.
+const LEASE_LIFE: Duration = Duration::from_millis(500);
+
+/// At most this many cells are taken at once, and at most an eighth of what remains, so a limit
+/// is exact near its end and an instance holds little of a caller's budget.
+const LEASE_MOST: u32 = 64;
+
+/// How many callers' leases are kept at most (more are forgotten, given back as time passes).
+const LEASES: usize = 100_000;
+
 /// Per-caller rate limits: anonymous callers per address, authenticated ones per subject.
 pub struct RateLimits {
     anonymous: Option<Limit>,
     authenticated: Option<Limit>,
     /// The database that keeps the counters of every instance (PostgreSQL), if they are shared.
     shared: Option<DatabaseConnection>,
+    /// Cells taken from the shared counters and not spent yet, per caller.
+    leases: Mutex<HashMap<String, Lease>>,
 }
 
 impl RateLimits {
@@ -61,6 +93,7 @@ impl RateLimits {
             anonymous: Limit::new(anonymous_per_minute),
             authenticated: Limit::new(authenticated_per_minute),
             shared: None,
+            leases: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,11 +109,100 @@ impl RateLimits {
             l.limiter.retain_recent();
             l.limiter.shrink_to_fit();
         }
-        if let Some(db) = &self.shared
-            && let Err(e) = legami_persistence::shared_limits::prune_rates(db).await
-        {
-            tracing::warn!(error = %e, "cannot prune the shared rate limits");
+        if let Some(db) = &self.shared {
+            self.leases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, l| l.at.elapsed() < LEASE_LIFE);
+            if let Err(e) = legami_persistence::shared_limits::prune_rates(db).await {
+                tracing::warn!(error = %e, "cannot prune the shared rate limits");
+            }
         }
+    }
+
+    /// One request against a limit shared through `db`: a cell leased earlier when there is
+    /// one, else a lease of a few cells (one near the limit) from the shared counter, giving
+    /// back what an expired lease did not spend. Never admits more than the limit across
+    /// instances; an instance holding unspent cells can make another refuse a little early.
+    async fn take_shared(
+        &self,
+        db: &DatabaseConnection,
+        limit: &Limit,
+        key: &str,
+    ) -> legami_persistence::StoreResult<Result<(u32, u64), u64>> {
+        let spend = |leases: &mut HashMap<String, Lease>| match leases.get_mut(key) {
+            Some(l) if l.left > 0 && l.at.elapsed() < LEASE_LIFE => {
+                l.left -= 1;
+                Ok((l.remaining + l.left, l.reset))
+            }
+            Some(l) => Err(Some(l.gate.clone())),
+            None => Err(None),
+        };
+        let gate = match spend(&mut self.leases.lock().unwrap_or_else(|p| p.into_inner())) {
+            Ok(answer) => return Ok(Ok(answer)),
+            Err(gate) => gate.unwrap_or_default(),
+        };
+        // One request of this caller asks for the next lease; the others wait for it here and
+        // spend from it.
+        let _turn = gate.lock().await;
+        let (cells, refund) = {
+            let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(answer) = spend(&mut leases) {
+                return Ok(Ok(answer));
+            }
+            match leases.get(key) {
+                Some(l) => ((l.remaining / 8).clamp(1, LEASE_MOST), l.left + l.owed),
+                None => (1, 0),
+            }
+        };
+        let per_minute = limit.per_minute;
+        let cell = 60.0 / f64::from(per_minute);
+        let take = legami_persistence::shared_limits::take;
+        let mut got = take(db, key, per_minute, 60.0, cells, refund).await?;
+        let mut taken = cells;
+        if got.is_err() && cells > 1 {
+            // Not room for a lease: one request may still fit.
+            got = take(db, key, per_minute, 60.0, 1, refund).await?;
+            taken = 1;
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if leases.len() >= LEASES && !leases.contains_key(key) {
+            leases.clear();
+        }
+        Ok(match got {
+            Ok(ahead) => {
+                // Rounded with a margin: the arrival times are seconds since the epoch.
+                let remaining = (f64::from(per_minute) - ahead / cell + 1e-3)
+                    .floor()
+                    .max(0.0);
+                let lease = Lease {
+                    left: taken - 1,
+                    owed: 0,
+                    remaining: remaining as u32,
+                    reset: ahead.max(0.0).ceil() as u64,
+                    at: Instant::now(),
+                    gate: gate.clone(),
+                };
+                let answer = (lease.remaining + lease.left, lease.reset);
+                leases.insert(key.to_owned(), lease);
+                Ok(answer)
+            }
+            Err(wait) => {
+                // Nothing was taken or given back: the unspent cells are still owed.
+                leases.insert(
+                    key.to_owned(),
+                    Lease {
+                        left: 0,
+                        owed: refund,
+                        remaining: 0,
+                        reset: wait.ceil() as u64,
+                        at: Instant::now(),
+                        gate: gate.clone(),
+                    },
+                );
+                Err(wait.ceil().max(1.0) as u64)
+            }
+        })
     }
 
     /// Counts one request of `key` against `limit`: `Ok((remaining, reset))` when allowed,
@@ -90,13 +212,8 @@ impl RateLimits {
         let per_minute = limit.per_minute;
         let cell = 60.0 / f64::from(per_minute);
         if let Some(db) = &self.shared {
-            match legami_persistence::shared_limits::take(db, key, per_minute, 60.0).await {
-                Ok(Ok(ahead)) => {
-                    // Rounded with a margin: the arrival times are seconds since the epoch.
-                    let remaining = (f64::from(per_minute) - ahead / cell + 1e-3).floor();
-                    return Ok((remaining.max(0.0) as u32, ahead.max(0.0).ceil() as u64));
-                }
-                Ok(Err(wait)) => return Err(wait.ceil().max(1.0) as u64),
+            match self.take_shared(db, limit, key).await {
+                Ok(answer) => return answer,
                 Err(e) => {
                     tracing::warn!(error = %e, "shared rate limits unavailable: counting in this process");
                 }
