@@ -528,7 +528,9 @@ async fn reads_go_to_a_replica_while_it_keeps_up_and_to_the_primary_otherwise() 
     // The cache is off so that every read reaches a database.
     let app = TestApp::spawn_on(&Cluster::url(cluster.primary), |s| {
         s.database_read_urls = replica_url.clone();
-        s.replica_max_lag_ms = 1000;
+        // Two seconds: the reads right after the write below come well inside it, even on a
+        // busy machine.
+        s.replica_max_lag_ms = 2000;
         s.read_your_writes_secs = 5;
         s.response_cache_mb = 0;
     })
@@ -559,7 +561,7 @@ async fn reads_go_to_a_replica_while_it_keeps_up_and_to_the_primary_otherwise() 
     assert_eq!(name_of(&app, &path, Some(&viewer)).await, "Replicato");
     // Once it lags by more than that, the primary serves everyone.
     let waited = until_replica(&app, "lagging").await;
-    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
     assert_eq!(name_of(&app, &path, None).await, "Cambiato");
     assert_eq!(name_of(&app, &path, Some(&viewer)).await, "Cambiato");
     // Replaying again, it catches up and serves again.

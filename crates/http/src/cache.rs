@@ -195,10 +195,14 @@ impl ResponseCache {
         self.entries.is_some() && self.hearing.load(Ordering::SeqCst)
     }
 
-    /// Stops or resumes serving cached answers; either way, nothing read before is served again.
+    /// Stops or resumes serving cached answers; either way the cache is emptied, and nothing
+    /// read before is kept after (a request under way when this is called stores nothing stale).
     pub(crate) fn hear(&self, hearing: bool) {
         self.hearing.store(hearing, Ordering::SeqCst);
         self.written(Deps::ALL);
+        if let Some(entries) = &self.entries {
+            entries.clear();
+        }
     }
 
     /// Makes every answer read from `deps` before now stale (called when a write ends).
