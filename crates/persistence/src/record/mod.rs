@@ -239,7 +239,10 @@ pub fn visible<R: Record>(vis: &Visibility) -> Cond {
     // A caller of no organisation owns nothing: a plain `status = $n`, which the planner (a
     // prepared statement's generic plan too) can read from an index, instead of an `OR` over an
     // empty ownership subquery it cannot fold away.
-    match R::owned(orgs).filter(|_| !orgs.is_empty()) {
+    if orgs.is_empty() {
+        return c.add(published);
+    }
+    match R::owned(orgs) {
         Some(owned) => c.add(Cond::any().add(published).add(owned)),
         None => c.add(published),
     }
