@@ -228,16 +228,7 @@ def main():
         until(lambda: all(replica_state(x) == "serving" for x in servers), 10,
               "both instances read from the replica")
         token = bench.token(servers[0])
-        ids = cluster.sql("primary", "SELECT id FROM labs WHERE status = 'published' AND "
-                                     "deleted_at IS NULL ORDER BY id LIMIT 200").splitlines()
-        reads = [f"/api/v1/labs/{i}" for i in ids] + [
-            "/api/v1/labs?municipality=015146&sort=name&limit=20",
-            "/api/v1/organisations?q=solidale&limit=20",
-            "/api/v1/map?types=lab&bbox=9.1,45.4,9.3,45.5",
-            "/api/v1/search?q=laboratorio",
-            "/api/v1/metrics/summary?group_by=indicator&kind=actual",
-            "/api/v1/changes?limit=100",
-        ] * 10
+        reads = load.mixed_reads(cluster.sql("primary", load.LAB_IDS).splitlines())
 
         def record(check, ok, detail):
             rows.append((check, "pass" if ok else "FAIL", detail))

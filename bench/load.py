@@ -80,6 +80,24 @@ end
 """
 
 
+# The labs whose pages the mixed traffic reads.
+LAB_IDS = ("SELECT id FROM labs WHERE status = 'published' AND deleted_at IS NULL "
+           "ORDER BY id LIMIT 200")
+
+
+def mixed_reads(lab_ids):
+    """The paths the mixed traffic reads: the labs of `lab_ids` and, ten times as often each,
+    a filtered list, a search of organisations, a map box, a search, a summary, the feed."""
+    return [f"/api/v1/labs/{i}" for i in lab_ids] + [
+        "/api/v1/labs?municipality=015146&sort=name&limit=20",
+        "/api/v1/organisations?q=solidale&limit=20",
+        "/api/v1/map?types=lab&bbox=9.1,45.4,9.3,45.5",
+        "/api/v1/search?q=laboratorio",
+        "/api/v1/metrics/summary?group_by=indicator&kind=actual",
+        "/api/v1/changes?limit=100",
+    ] * 10
+
+
 def run(kind, args, workdir):
     db = bench.Database(kind, args.scale, workdir)
     db.reset()
@@ -92,17 +110,7 @@ def run(kind, args, workdir):
     server = bench.Server(args.bin, db, workdir)
     try:
         token = bench.token(server)
-        ids = [r[0] for r in db.query(
-            "SELECT id FROM labs WHERE status = 'published' AND deleted_at IS NULL "
-            "ORDER BY id LIMIT 200")]
-        reads = [f"/api/v1/labs/{i}" for i in ids] + [
-            "/api/v1/labs?municipality=015146&sort=name&limit=20",
-            "/api/v1/organisations?q=solidale&limit=20",
-            "/api/v1/map?types=lab&bbox=9.1,45.4,9.3,45.5",
-            "/api/v1/search?q=laboratorio",
-            "/api/v1/metrics/summary?group_by=indicator&kind=actual",
-            "/api/v1/changes?limit=100",
-        ] * 10
+        reads = mixed_reads([r[0] for r in db.query(LAB_IDS)])
         script = os.path.join(workdir, f"load-{kind}.lua")
         names_file = os.path.join(workdir, f"load-{kind}-created.txt")
         with open(script, "w") as f:
